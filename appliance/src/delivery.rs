@@ -1,0 +1,179 @@
+//! SMTP and LMTP connections: drives the core's session state machine over a socket
+//! and fans each accepted message out to the owners of its recipients' shards.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use treehouse_core::message;
+use treehouse_core::smtp::{
+    self, Action, Delivery, Recipient, RecipientOutcome, Session, SessionConfig,
+};
+use treehouse_core::store::Op;
+
+use crate::clock;
+use crate::directory::{Directory, Resolution};
+use crate::runtime::Executor;
+
+/// Which protocol a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// RFC 5321 SMTP from upstream MTAs.
+    Smtp,
+    /// RFC 2033 LMTP, one reply per recipient.
+    Lmtp,
+}
+
+/// Bytes read from a socket at a time.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// The mailbox every delivery lands in.
+const INBOX: &str = "INBOX";
+
+/// Looks recipients up in the executor's copy of the directory.
+struct Recipients<'a>(&'a Directory);
+
+impl smtp::Directory for Recipients<'_> {
+    fn recipient(&self, address: &str) -> Recipient {
+        match self.0.resolve(address) {
+            Resolution::Accounts(accounts) => Recipient::Local { accounts },
+            Resolution::UnknownUser => Recipient::UnknownUser,
+            Resolution::ForeignDomain => Recipient::RelayDenied,
+        }
+    }
+}
+
+/// Serves one SMTP or LMTP connection until the client quits, times out or errs.
+pub async fn serve_connection(ex: Rc<Executor>, mut stream: TcpStream, mode: Mode) {
+    let per_executor_max = ex
+        .config
+        .smtp
+        .max_connections
+        .div_ceil(ex.layout.executors)
+        .max(1);
+    if ex.connections.get() >= per_executor_max {
+        let _ = stream
+            .write_all(b"421 4.7.0 Too many connections, try again later\r\n")
+            .await;
+        return;
+    }
+    ex.connections.set(ex.connections.get() + 1);
+    if let Err(e) = converse(&ex, &mut stream, mode).await
+        && !matches!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+        )
+    {
+        eprintln!("treehouse: {mode:?} connection ended: {e}");
+    }
+    let _ = stream.close().await;
+    ex.connections.set(ex.connections.get() - 1);
+}
+
+async fn converse(ex: &Rc<Executor>, stream: &mut TcpStream, mode: Mode) -> std::io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let peer = stream.peer_addr()?;
+    let mut session = Session::new(session_config(ex, mode), peer, clock::rfc5322_now());
+    stream.write_all(&session.greeting()).await?;
+    let idle = Duration::from_secs(ex.config.smtp.idle_timeout_secs);
+    let mut buf = vec![0u8; READ_CHUNK_BYTES];
+    loop {
+        let read = glommio::timer::timeout(idle, async { Ok(stream.read(&mut buf).await?) }).await;
+        let n = match read {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(glommio::GlommioError::TimedOut(_)) => {
+                stream.write_all(&session.timed_out()).await?;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        session.set_clock(clock::rfc5322_now());
+        let mut step = {
+            let directory = ex.directory.borrow();
+            session.feed(&buf[..n], &Recipients(&directory))
+        };
+        loop {
+            if !step.reply.is_empty() {
+                stream.write_all(&step.reply).await?;
+            }
+            match step.action.take() {
+                None => break,
+                Some(Action::Close) => return Ok(()),
+                Some(Action::Deliver(delivery)) => {
+                    let outcomes = deliver(ex, delivery).await;
+                    let directory = ex.directory.borrow();
+                    step = session.delivered(outcomes, &Recipients(&directory));
+                }
+            }
+        }
+    }
+}
+
+fn session_config(ex: &Executor, mode: Mode) -> SessionConfig {
+    let smtp = &ex.config.smtp;
+    SessionConfig {
+        mode: match mode {
+            Mode::Smtp => smtp::Mode::Smtp,
+            Mode::Lmtp => smtp::Mode::Lmtp,
+        },
+        hostname: ex.config.server.hostname.clone(),
+        limits: smtp::Limits {
+            max_message_bytes: smtp.max_message_bytes,
+            max_recipients: smtp.max_recipients,
+            max_command_line_bytes: smtp.max_command_line_bytes,
+            max_text_line_bytes: smtp.max_text_line_bytes,
+            max_errors: smtp.max_errors,
+        },
+    }
+}
+
+/// Stores one copy per distinct account, all in parallel, and answers per RCPT in
+/// order: a RCPT is durable when every account it expands to is.
+async fn deliver(ex: &Rc<Executor>, delivery: Delivery) -> Vec<RecipientOutcome> {
+    let meta = message::parse(&delivery.message).encode();
+    let internal_date = clock::unix_now_secs();
+    let mut accounts: Vec<&String> = delivery.recipients.iter().flatten().collect();
+    accounts.sort();
+    accounts.dedup();
+    let tasks: Vec<_> = accounts
+        .iter()
+        .map(|account| {
+            let ex = ex.clone();
+            let account = (*account).clone();
+            let op = Op::Append {
+                account: account.clone(),
+                mailbox: INBOX.to_string(),
+                flags: Vec::new(),
+                internal_date,
+                meta: meta.clone(),
+                body: delivery.message.clone(),
+            };
+            glommio::spawn_local(async move { ex.apply(&account, op).await })
+        })
+        .collect();
+    let mut outcomes = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        outcomes.push(task.await);
+    }
+    let outcome_of = |account: &String| accounts.binary_search(&account).ok().map(|i| &outcomes[i]);
+    delivery
+        .recipients
+        .iter()
+        .map(|rcpt| {
+            let failed = rcpt
+                .iter()
+                .filter_map(outcome_of)
+                .find_map(|o| o.as_ref().err());
+            match failed {
+                None => RecipientOutcome::Durable,
+                Some(f) => RecipientOutcome::TempFail {
+                    code: f.code,
+                    enhanced: f.enhanced,
+                    text: f.text.clone(),
+                },
+            }
+        })
+        .collect()
+}

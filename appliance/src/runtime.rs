@@ -1,0 +1,444 @@
+//! The thread-per-core runtime: one pinned glommio executor per core, each owning a
+//! fixed set of virtual shards, each accepting on every listener (SO_REUSEPORT), and
+//! all of them joined by a channel mesh that carries changes to a shard's owner and
+//! its durable acknowledgement back.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use glommio::channels::channel_mesh::{MeshBuilder, Senders};
+use glommio::channels::local_channel::{self, LocalSender};
+use glommio::net::TcpListener;
+use glommio::{
+    Latency, LocalExecutorPoolBuilder, PoolPlacement, Shares, TaskQueueHandle, executor,
+};
+use treehouse_core::address::shard_of;
+use treehouse_core::store::{Op, ShardConfig};
+
+use crate::config::Config;
+use crate::delivery;
+use crate::directory::Directory;
+use crate::shard::{Outcome, OwnedShard, ShardLimits, TempFail};
+
+/// Messages between executors: a change for a shard's owner, or the owner's answer.
+pub enum MeshMsg {
+    /// Apply `op` to `shard` and answer `origin` with request `id`.
+    Apply {
+        origin: usize,
+        id: u64,
+        shard: u32,
+        op: Op,
+    },
+    /// The outcome of request `id`.
+    Done { id: u64, outcome: Outcome },
+}
+
+/// Messages in flight per mesh channel before senders wait.
+const MESH_CHANNEL_CAPACITY: usize = 1024;
+/// Memory each executor registers with io_uring for DMA buffers.
+const IO_MEMORY_BYTES: usize = 2 << 20;
+/// How often each executor checks the directory files for edits.
+const DIRECTORY_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Where the store lives on disk and which executor owns each shard.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Virtual shards, fixed when the store was formatted.
+    pub shard_count: u32,
+    /// Executors serving them.
+    pub executors: usize,
+    /// Each shard's folder.
+    pub shard_dirs: Vec<PathBuf>,
+}
+
+impl Layout {
+    /// The executor that owns `shard`.
+    pub fn owner(&self, shard: u32) -> usize {
+        shard as usize % self.executors
+    }
+}
+
+/// The store's root: `<data_dir>/store`, holding the format file and the lock.
+pub fn store_root(config: &Config) -> PathBuf {
+    config.server.data_dir.join("store")
+}
+
+/// Formats the store on first use (or checks its format) and finds each shard's folder.
+pub fn prepare_layout(config: &Config, executors: usize) -> Result<Layout, String> {
+    let root = store_root(config);
+    std::fs::create_dir_all(&root).map_err(|e| {
+        format!(
+            "cannot create {}: {e}; check the data_dir setting",
+            root.display()
+        )
+    })?;
+    let shard_count = read_or_write_format(&root, config.store.shards)?;
+    let data_dirs = config.store_dirs();
+    let shard_dirs = (0..shard_count)
+        .map(|shard| {
+            let name = format!("shard-{shard:04}");
+            // A shard stays in the folder it was created in, even if data_dirs changes.
+            data_dirs
+                .iter()
+                .map(|d| d.join(&name))
+                .find(|p| p.exists())
+                .unwrap_or_else(|| data_dirs[shard as usize % data_dirs.len()].join(&name))
+        })
+        .collect();
+    Ok(Layout {
+        shard_count,
+        executors,
+        shard_dirs,
+    })
+}
+
+fn read_or_write_format(root: &Path, configured: u32) -> Result<u32, String> {
+    let path = root.join("format");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let shards = text
+                .lines()
+                .find_map(|l| l.strip_prefix("shards = "))
+                .and_then(|v| v.trim().parse::<u32>().ok())
+                .ok_or_else(|| format!("{} is damaged: it lacks `shards = N`", path.display()))?;
+            if shards != configured {
+                return Err(format!(
+                    "the store in {} was formatted with {shards} shards but store.shards is {configured}; \
+                     set store.shards = {shards} (the shard count cannot change after formatting)",
+                    root.display()
+                ));
+            }
+            Ok(shards)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let text = format!("# treehouse store format\nversion = 1\nshards = {configured}\n");
+            std::fs::write(&path, text)
+                .and_then(|()| File::open(&path)?.sync_all())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            Ok(configured)
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// Takes the store's exclusive lock, so that only one process writes it.
+pub fn lock_store(config: &Config) -> Result<File, String> {
+    let root = store_root(config);
+    std::fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+    let path = root.join("lock");
+    let file = File::create(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(_) => Err(format!(
+            "the store in {} is in use by another treehouse process; stop it first",
+            root.display()
+        )),
+    }
+}
+
+/// The store settings every shard is opened with.
+pub fn shard_config(config: &Config) -> ShardConfig {
+    ShardConfig {
+        segment_size_bytes: config.store.segment_size_bytes,
+        flush_batch_max_bytes: config.store.flush_batch_max_bytes,
+    }
+}
+
+/// Everything an executor shares with its tasks.
+pub struct Executor {
+    /// This executor's index in the mesh.
+    pub me: usize,
+    /// The configuration it was started with.
+    pub config: Arc<Config>,
+    /// Shard placement.
+    pub layout: Arc<Layout>,
+    /// The account directory, reloaded when its files change.
+    pub directory: RefCell<Directory>,
+    owned: HashMap<u32, Rc<OwnedShard>>,
+    senders: Senders<MeshMsg>,
+    waiting: RefCell<HashMap<u64, LocalSender<Outcome>>>,
+    next_id: Cell<u64>,
+    /// Open client connections on this executor.
+    pub connections: Cell<usize>,
+    /// Task queue for client sessions and deliveries.
+    pub delivery_queue: TaskQueueHandle,
+}
+
+impl Executor {
+    /// Applies `op` to the shard of `account`, locally or through the mesh, and waits
+    /// for the owner's durable acknowledgement.
+    pub async fn apply(self: &Rc<Self>, account: &str, op: Op) -> Outcome {
+        let shard = shard_of(account, self.layout.shard_count);
+        let owner = self.layout.owner(shard);
+        if owner == self.me {
+            return match self.owned.get(&shard) {
+                Some(owned) => owned.apply(op).await,
+                None => Err(internal(shard, "is not open on its owner")),
+            };
+        }
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let (done, wait) = local_channel::new_bounded(1);
+        self.waiting.borrow_mut().insert(id, done);
+        let msg = MeshMsg::Apply {
+            origin: self.me,
+            id,
+            shard,
+            op,
+        };
+        if self.senders.send_to(owner, msg).await.is_err() {
+            self.waiting.borrow_mut().remove(&id);
+            return Err(internal(shard, "cannot reach its owner executor"));
+        }
+        // The owner bounds its own wait; this margin only covers the trip back.
+        let bound =
+            Duration::from_millis(self.config.store.durable_wait_ms) + Duration::from_secs(1);
+        let answer = glommio::timer::timeout(bound, async { Ok(wait.recv().await) }).await;
+        self.waiting.borrow_mut().remove(&id);
+        match answer {
+            Ok(Some(outcome)) => outcome,
+            _ => Err(internal(shard, "did not answer in time")),
+        }
+    }
+
+    fn on_mesh_message(self: &Rc<Self>, msg: MeshMsg) {
+        match msg {
+            MeshMsg::Apply {
+                origin,
+                id,
+                shard,
+                op,
+            } => {
+                let ex = self.clone();
+                let task = glommio::spawn_local_into(
+                    async move {
+                        let outcome = match ex.owned.get(&shard) {
+                            Some(owned) => owned.apply(op).await,
+                            None => Err(internal(
+                                shard,
+                                "is not owned by the executor it was sent to",
+                            )),
+                        };
+                        let _ = ex
+                            .senders
+                            .send_to(origin, MeshMsg::Done { id, outcome })
+                            .await;
+                    },
+                    self.delivery_queue,
+                );
+                if let Ok(task) = task {
+                    task.detach();
+                }
+            }
+            MeshMsg::Done { id, outcome } => {
+                if let Some(done) = self.waiting.borrow_mut().remove(&id) {
+                    let _ = done.try_send(outcome);
+                }
+            }
+        }
+    }
+}
+
+fn internal(shard: u32, what: &str) -> TempFail {
+    TempFail {
+        code: 451,
+        enhanced: "4.3.0",
+        text: format!("shard {shard} {what}; try again later"),
+    }
+}
+
+/// What each executor reports to the main thread once it starts or fails to.
+enum Startup {
+    Ready,
+    Failed(String),
+}
+
+/// Starts the executors and serves until the process is stopped.
+pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
+    let _lock = lock_store(&config)?;
+    let executors = config.executor_count();
+    for (protocol, addrs) in config.listen.by_protocol() {
+        if !addrs.is_empty() && !matches!(protocol, "smtp" | "lmtp") {
+            eprintln!(
+                "treehouse: listen.{protocol} is set but this release does not serve {protocol} yet; ignoring it"
+            );
+        }
+    }
+    let layout = Arc::new(prepare_layout(&config, executors)?);
+    let config = Arc::new(config);
+    let mesh = MeshBuilder::<MeshMsg, _>::full(executors, MESH_CHANNEL_CAPACITY);
+    let (report, reports) = mpsc::channel::<Startup>();
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let placement = if executors <= cpus {
+        PoolPlacement::MaxSpread(executors, None)
+    } else {
+        PoolPlacement::Unbound(executors)
+    };
+    let directory = Arc::new(directory);
+    let pool = LocalExecutorPoolBuilder::new(placement)
+        .name("treehouse")
+        .io_memory(IO_MEMORY_BYTES)
+        .on_all_shards(move || {
+            let (config, layout, mesh, report, directory) = (
+                config.clone(),
+                layout.clone(),
+                mesh.clone(),
+                report.clone(),
+                directory.clone(),
+            );
+            async move {
+                let directory = (*directory).clone();
+                match start_executor(config, layout, mesh, directory).await {
+                    Ok(ex) => {
+                        let _ = report.send(Startup::Ready);
+                        run_forever(ex).await;
+                    }
+                    Err(e) => {
+                        let _ = report.send(Startup::Failed(e));
+                    }
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start {executors} executors: {e}"))?;
+    for _ in 0..executors {
+        match reports.recv() {
+            Ok(Startup::Ready) => {}
+            Ok(Startup::Failed(e)) => return Err(e),
+            Err(_) => return Err("an executor stopped while starting".to_string()),
+        }
+    }
+    println!("treehouse: ready with {executors} executors");
+    for handle in pool.join_all() {
+        if let Err(e) = handle {
+            return Err(format!("an executor stopped: {e:?}"));
+        }
+    }
+    Ok(())
+}
+
+async fn start_executor(
+    config: Arc<Config>,
+    layout: Arc<Layout>,
+    mesh: MeshBuilder<MeshMsg, glommio::channels::channel_mesh::Full>,
+    directory: Directory,
+) -> Result<Rc<Executor>, String> {
+    let (senders, mut receivers) = mesh
+        .join()
+        .await
+        .map_err(|e| format!("cannot join the executor mesh: {e}"))?;
+    let me = senders.peer_id();
+    let delivery_queue = executor().create_task_queue(
+        Shares::Static(1000),
+        Latency::Matters(Duration::from_millis(2)),
+        "delivery",
+    );
+    let background_queue =
+        executor().create_task_queue(Shares::Static(100), Latency::NotImportant, "background");
+    let limits = ShardLimits {
+        durable_wait: Duration::from_millis(config.store.durable_wait_ms),
+        queue_depth_max: config.store.queue_depth_max,
+        checkpoint_every_records: config.store.checkpoint_every_records,
+    };
+    let mut owned = HashMap::new();
+    for shard in (0..layout.shard_count).filter(|s| layout.owner(*s) == me) {
+        let dir = &layout.shard_dirs[shard as usize];
+        let opened = OwnedShard::open(
+            shard,
+            dir,
+            shard_config(&config),
+            limits,
+            delivery_queue,
+            background_queue,
+        )
+        .await?;
+        owned.insert(shard, opened);
+    }
+    let ex = Rc::new(Executor {
+        me,
+        config: config.clone(),
+        layout,
+        directory: RefCell::new(directory),
+        owned,
+        senders,
+        waiting: RefCell::new(HashMap::new()),
+        next_id: Cell::new(0),
+        connections: Cell::new(0),
+        delivery_queue,
+    });
+    for (_, stream) in receivers.streams() {
+        let ex = ex.clone();
+        spawn(delivery_queue, async move {
+            while let Some(msg) = stream.recv().await {
+                ex.on_mesh_message(msg);
+            }
+        })?;
+    }
+    let listen = &config.listen;
+    for (addrs, mode) in [
+        (&listen.smtp, delivery::Mode::Smtp),
+        (&listen.lmtp, delivery::Mode::Lmtp),
+    ] {
+        for addr in addrs {
+            listen_on(&ex, *addr, mode)?;
+        }
+    }
+    spawn(background_queue, reload_directory(ex.clone()))?;
+    Ok(ex)
+}
+
+fn spawn(queue: TaskQueueHandle, task: impl Future<Output = ()> + 'static) -> Result<(), String> {
+    glommio::spawn_local_into(task, queue)
+        .map(|t| t.detach())
+        .map(|_| ())
+        .map_err(|e| format!("cannot spawn a task: {e}"))
+}
+
+fn listen_on(ex: &Rc<Executor>, addr: SocketAddr, mode: delivery::Mode) -> Result<(), String> {
+    let listener = TcpListener::bind(addr).map_err(|e| {
+        format!("cannot listen on {addr} ({mode:?}): {e}; choose another address with --listen")
+    })?;
+    let ex2 = ex.clone();
+    spawn(ex.delivery_queue, async move {
+        loop {
+            match listener.accept().await {
+                Ok(stream) => {
+                    let ex = ex2.clone();
+                    let _ = spawn(
+                        ex2.delivery_queue,
+                        delivery::serve_connection(ex, stream, mode),
+                    );
+                }
+                Err(e) => {
+                    eprintln!("treehouse: accept on {addr} failed: {e}");
+                    glommio::timer::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    })
+}
+
+async fn reload_directory(ex: Rc<Executor>) {
+    loop {
+        glommio::timer::sleep(DIRECTORY_RELOAD_INTERVAL).await;
+        if !ex.directory.borrow().changed_on_disk() {
+            continue;
+        }
+        let fresh = ex.directory.borrow().reload();
+        match fresh {
+            Ok(fresh) => *ex.directory.borrow_mut() = fresh,
+            Err(e) => eprintln!("treehouse: directory not reloaded, keeping the previous one: {e}"),
+        }
+    }
+}
+
+async fn run_forever(_ex: Rc<Executor>) {
+    futures_lite::future::pending::<()>().await;
+}

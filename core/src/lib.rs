@@ -1,0 +1,9 @@
+//! treehouse engine: storage format and recovery, mailbox model, and protocol
+//! sessions as state machines without I/O. No async runtime, no sockets, no clocks.
+#![forbid(unsafe_code)]
+
+pub mod address;
+pub mod disk;
+pub mod message;
+pub mod smtp;
+pub mod store;

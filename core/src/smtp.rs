@@ -1,0 +1,949 @@
+//! SMTP (RFC 5321) and LMTP (RFC 2033) server sessions as state machines without I/O.
+//!
+//! The runtime feeds received bytes to [`Session::feed`] and writes the reply bytes it
+//! gets back; a [`Action::Deliver`] asks it to store a message durably and report each
+//! recipient's outcome through [`Session::delivered`]. Commands are parsed by
+//! smtp-proto; this module frames lines, enforces limits and keeps the state.
+//!
+//! Choices made here:
+//! - Command lines may end in CRLF or bare LF (RFC 5321 §2.3.8 asks for CRLF; many
+//!   clients send LF and a command line cannot carry message content). A command line
+//!   longer than `max_command_line_bytes` (with its line ending) gets `500 5.5.2` and
+//!   is discarded up to the next LF; a NUL byte gets `500 5.5.2`.
+//! - DATA ends only at CRLF "." CRLF, so bare LF or CR cannot smuggle an end of data
+//!   (CVE-2023-51766 class). Bare LF and bare CR inside the content are stored as CRLF,
+//!   the same for BDAT; a leading dot is removed only after CRLF.
+//! - A message over `max_message_bytes` is read to its end (DATA) or its chunk is read
+//!   (BDAT) without being stored, then refused with `552 5.3.4`. A text line over
+//!   `max_text_line_bytes` (with its CRLF) is read the same way and refused with
+//!   `554 5.6.0`: the content, not the mail system, is at fault.
+//! - Enhanced status codes (RFC 2034) are sent once the client greeted with EHLO/LHLO.
+//! - Address syntax errors use `501 5.1.7` (sender) and `501 5.1.3` (recipient); other
+//!   argument errors `501 5.5.4`; parameters of extensions not offered `555 5.5.4`.
+//!   DSN parameters (NOTIFY, ORCPT, RET, ENVID) are accepted and ignored.
+//! - `<postmaster>` is looked up as `postmaster`.
+//! - Errors counted towards `max_errors`: unknown or unimplemented commands, syntax
+//!   and sequence errors, over-long lines, NUL bytes and refused recipients.
+
+mod body;
+
+use body::{Body, Rejection};
+use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, DummyDataReceiver};
+use smtp_proto::{Error as ParseError, MAIL_BODY_BINARYMIME, MAIL_SMTPUTF8, Request};
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+
+/// Input buffered while a delivery is outstanding; beyond it the session closes with 421.
+pub const PIPELINED_INPUT_MAX_BYTES: usize = 1 << 20;
+
+/// Which protocol a session speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// SMTP (RFC 5321) with ESMTP extensions.
+    Smtp,
+    /// LMTP (RFC 2033): LHLO, and one reply per recipient after the message.
+    Lmtp,
+}
+
+/// Bounds on what a client may send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest message accepted, in octets after dot-unstuffing; advertised as SIZE.
+    pub max_message_bytes: u64,
+    /// Most recipients in one transaction.
+    pub max_recipients: usize,
+    /// Longest command line including its line ending (RFC 5321 §4.5.3.1.4: 512).
+    pub max_command_line_bytes: usize,
+    /// Longest message text line including CRLF (RFC 5321 §4.5.3.1.6: 1000).
+    pub max_text_line_bytes: usize,
+    /// Errors after which the session answers 421 and closes.
+    pub max_errors: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 50 << 20,
+            max_recipients: 100,
+            max_command_line_bytes: 512,
+            max_text_line_bytes: 1000,
+            max_errors: 10,
+        }
+    }
+}
+
+/// How a session presents itself and what it allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// SMTP or LMTP.
+    pub mode: Mode,
+    /// The host name in the greeting and Received headers.
+    pub hostname: String,
+    /// Bounds on client input.
+    pub limits: Limits,
+}
+
+/// What the directory says of a recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    /// Local accounts receive the mail (one, or several for an alias).
+    Local {
+        /// The accounts the mail goes to; never empty.
+        accounts: Vec<String>,
+    },
+    /// The domain is ours but the user does not exist.
+    UnknownUser,
+    /// The domain is not ours.
+    RelayDenied,
+}
+
+/// Recipient lookup used by RCPT TO.
+pub trait Directory {
+    /// Looks up a recipient address as the client wrote it (without angle brackets).
+    fn recipient(&self, address: &str) -> Recipient;
+}
+
+/// A message to store durably for its recipients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The reverse path ("" for the null sender).
+    pub mail_from: String,
+    /// For each accepted RCPT, in order, the accounts it expands to (duplicates kept).
+    pub recipients: Vec<Vec<String>>,
+    /// The message with a Received header prepended, dot-unstuffed, CRLF line endings.
+    pub message: Vec<u8>,
+}
+
+/// What the runtime must do after writing a step's reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Store the message, then call [`Session::delivered`].
+    Deliver(Delivery),
+    /// Close the connection.
+    Close,
+}
+
+/// The result of feeding input: reply bytes to write, then an optional action.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Step {
+    /// Reply bytes, in command order.
+    pub reply: Vec<u8>,
+    /// What to do once the reply is written.
+    pub action: Option<Action>,
+}
+
+/// Outcome of one recipient's copy: durable, or a temporary failure with its reply text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecipientOutcome {
+    /// The copy is on stable storage.
+    Durable,
+    /// The copy could not be stored now; the client should retry later.
+    TempFail {
+        /// Reply code, 451 or 452.
+        code: u16,
+        /// Enhanced status code, such as "4.3.0".
+        enhanced: &'static str,
+        /// Reply text.
+        text: String,
+    },
+}
+
+/// One SMTP or LMTP connection's protocol state.
+pub struct Session {
+    config: SessionConfig,
+    peer: SocketAddr,
+    date: String,
+    hello: Option<Hello>,
+    transaction: Option<Transaction>,
+    phase: Phase,
+    pending: Vec<u8>,
+    pending_overflow: bool,
+    discarding_line: bool,
+    errors: usize,
+    delivering_to: Vec<String>,
+}
+
+/// How the client greeted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Greeting {
+    Helo,
+    Ehlo,
+    Lhlo,
+}
+
+struct Hello {
+    greeting: Greeting,
+    domain: String,
+}
+
+/// One mail transaction, from MAIL FROM to the end of the message.
+struct Transaction {
+    mail_from: String,
+    smtputf8: bool,
+    /// Accepted recipients as (address, accounts).
+    recipients: Vec<(String, Vec<String>)>,
+    /// Present once DATA or the first BDAT began.
+    body: Option<Body>,
+}
+
+enum Phase {
+    Command,
+    Data {
+        receiver: DataReceiver,
+        /// Unstuffed bytes not yet handed to the body (a trailing CR that DataReceiver
+        /// may still take back when it sees the end of data).
+        staging: Vec<u8>,
+    },
+    Bdat {
+        sink: BdatSink,
+        chunk_bytes: usize,
+        last: bool,
+        /// The reply owed once the chunk is read, when the chunk is refused.
+        refusal: Option<Reply>,
+    },
+    Delivering,
+    Closed,
+}
+
+enum BdatSink {
+    Keep(BdatReceiver, Vec<u8>),
+    Discard(DummyDataReceiver),
+}
+
+/// A reply line owed to the client.
+struct Reply {
+    code: u16,
+    enhanced: &'static str,
+    text: String,
+    is_error: bool,
+}
+
+/// A framed command line, or why there is none.
+enum Framed<'d> {
+    Line(&'d [u8]),
+    TooLong,
+    NeedMore,
+}
+
+impl Session {
+    /// A new session for a connection from `peer`; `now_rfc5322_date` dates Received headers.
+    pub fn new(cfg: SessionConfig, peer: SocketAddr, now_rfc5322_date: String) -> Self {
+        Session {
+            config: cfg,
+            peer,
+            date: now_rfc5322_date,
+            hello: None,
+            transaction: None,
+            phase: Phase::Command,
+            pending: Vec::new(),
+            pending_overflow: false,
+            discarding_line: false,
+            errors: 0,
+            delivering_to: Vec::new(),
+        }
+    }
+
+    /// The 220 greeting sent when the connection opens.
+    pub fn greeting(&mut self) -> Vec<u8> {
+        let protocol = match self.config.mode {
+            Mode::Smtp => "ESMTP",
+            Mode::Lmtp => "LMTP",
+        };
+        format!("220 {} {protocol} treehouse\r\n", self.config.hostname).into_bytes()
+    }
+
+    /// Takes received bytes and answers the complete commands among them; a partial
+    /// command line is kept for the next call. While a delivery is outstanding, input
+    /// is only buffered.
+    pub fn feed(&mut self, input: &[u8], dir: &dyn Directory) -> Step {
+        match self.phase {
+            Phase::Closed => {
+                return Step {
+                    reply: Vec::new(),
+                    action: Some(Action::Close),
+                };
+            }
+            Phase::Delivering => {
+                if self.pending.len().saturating_add(input.len()) > PIPELINED_INPUT_MAX_BYTES {
+                    self.pending_overflow = true;
+                } else {
+                    self.pending.extend_from_slice(input);
+                }
+                return Step::default();
+            }
+            _ => {}
+        }
+        let mut reply = Vec::new();
+        let action = if self.pending.is_empty() {
+            self.run(input, dir, &mut reply)
+        } else {
+            let mut data = std::mem::take(&mut self.pending);
+            data.extend_from_slice(input);
+            self.run(&data, dir, &mut reply)
+        };
+        Step { reply, action }
+    }
+
+    /// Reports the outcome of an [`Action::Deliver`], one per recipient in order, and
+    /// goes on with input buffered meanwhile.
+    pub fn delivered(&mut self, outcomes: Vec<RecipientOutcome>, dir: &dyn Directory) -> Step {
+        if matches!(self.phase, Phase::Closed) {
+            // Timed out while the delivery was in flight: nothing more to say.
+            return Step {
+                reply: Vec::new(),
+                action: Some(Action::Close),
+            };
+        }
+        assert!(
+            matches!(self.phase, Phase::Delivering),
+            "delivered() called without an outstanding delivery"
+        );
+        let addresses = std::mem::take(&mut self.delivering_to);
+        assert_eq!(
+            outcomes.len(),
+            addresses.len(),
+            "one outcome per recipient of the delivery"
+        );
+        let mut reply = Vec::new();
+        match self.config.mode {
+            Mode::Smtp => match outcomes.iter().find_map(temp_fail) {
+                Some((code, enhanced, text)) => self.write(&mut reply, code, enhanced, &text),
+                None => self.write(&mut reply, 250, "2.0.0", "Ok: delivered"),
+            },
+            Mode::Lmtp => {
+                for (outcome, address) in outcomes.iter().zip(&addresses) {
+                    let address = printable(address);
+                    match temp_fail(outcome) {
+                        Some((code, enhanced, text)) => {
+                            self.write(&mut reply, code, enhanced, &format!("<{address}> {text}"))
+                        }
+                        None => {
+                            self.write(&mut reply, 250, "2.0.0", &format!("<{address}> delivered"))
+                        }
+                    }
+                }
+            }
+        }
+        self.phase = Phase::Command;
+        if self.pending_overflow {
+            self.write(
+                &mut reply,
+                421,
+                "4.7.0",
+                &self.closing("too much pipelined input"),
+            );
+            self.close();
+            return Step {
+                reply,
+                action: Some(Action::Close),
+            };
+        }
+        let data = std::mem::take(&mut self.pending);
+        let action = self.run(&data, dir, &mut reply);
+        Step { reply, action }
+    }
+
+    /// Sets the date used in Received headers from now on.
+    pub fn set_clock(&mut self, now_rfc5322_date: String) {
+        self.date = now_rfc5322_date;
+    }
+
+    /// The 421 reply for an idle client; the session is closed afterwards.
+    pub fn timed_out(&mut self) -> Vec<u8> {
+        let mut reply = Vec::new();
+        self.write(&mut reply, 421, "4.4.2", &self.closing("idle timeout"));
+        self.close();
+        reply
+    }
+
+    /// Processes `data` from the start; what is not consumed goes to `self.pending`.
+    fn run(&mut self, data: &[u8], dir: &dyn Directory, out: &mut Vec<u8>) -> Option<Action> {
+        let mut pos = 0;
+        let action = loop {
+            match self.phase {
+                Phase::Command => match self.frame(data, &mut pos) {
+                    Framed::Line(line) => {
+                        if let Some(action) = self.command(line, dir, out) {
+                            break Some(action);
+                        }
+                    }
+                    Framed::TooLong => {
+                        self.error(out, 500, "5.5.2", "Error: line too long");
+                        if let Some(action) = self.check_errors(out) {
+                            break Some(action);
+                        }
+                    }
+                    Framed::NeedMore => break None,
+                },
+                Phase::Data { .. } => {
+                    if pos == data.len() {
+                        break None;
+                    }
+                    if self.data_step(data, &mut pos)
+                        && let Some(action) = self.end_of_message(out)
+                    {
+                        break Some(action);
+                    }
+                }
+                Phase::Bdat { .. } => {
+                    if !self.bdat_step(data, &mut pos) {
+                        break None;
+                    }
+                    if let Some(action) = self.end_of_chunk(out) {
+                        break Some(action);
+                    }
+                }
+                Phase::Delivering => break None,
+                Phase::Closed => break Some(Action::Close),
+            }
+        };
+        if !matches!(self.phase, Phase::Closed) {
+            self.pending.extend_from_slice(&data[pos..]);
+        }
+        action
+    }
+
+    /// The next command line in `data[*pos..]`, framed by LF and bounded in length.
+    fn frame<'d>(&mut self, data: &'d [u8], pos: &mut usize) -> Framed<'d> {
+        let max = self.config.limits.max_command_line_bytes;
+        loop {
+            let rest = &data[*pos..];
+            match rest.iter().position(|&b| b == b'\n') {
+                Some(lf) => {
+                    *pos += lf + 1;
+                    if self.discarding_line {
+                        self.discarding_line = false;
+                        continue;
+                    }
+                    let line = &rest[..=lf];
+                    return if line.len() > max {
+                        Framed::TooLong
+                    } else {
+                        Framed::Line(line)
+                    };
+                }
+                None if self.discarding_line => {
+                    *pos = data.len();
+                    return Framed::NeedMore;
+                }
+                // Whatever ends this line, it will be longer than allowed.
+                None if rest.len() >= max => {
+                    *pos = data.len();
+                    self.discarding_line = true;
+                    return Framed::TooLong;
+                }
+                None => return Framed::NeedMore,
+            }
+        }
+    }
+
+    /// Handles one command line (ending in LF).
+    fn command(&mut self, line: &[u8], dir: &dyn Directory, out: &mut Vec<u8>) -> Option<Action> {
+        if line.contains(&0) {
+            self.error(out, 500, "5.5.2", "Error: NUL character in command");
+            return self.check_errors(out);
+        }
+        match Request::parse(&mut line.iter()) {
+            Ok(request) => {
+                if let Some(action) = self.request(request, dir, out) {
+                    return Some(action);
+                }
+            }
+            Err(error) => self.parse_error(error, out),
+        }
+        self.check_errors(out)
+    }
+
+    fn parse_error(&mut self, error: ParseError, out: &mut Vec<u8>) {
+        match error {
+            ParseError::UnknownCommand => self.error(out, 500, "5.5.1", "Error: unknown command"),
+            ParseError::InvalidSenderAddress => {
+                self.error(out, 501, "5.1.7", "Error: bad sender address syntax")
+            }
+            ParseError::InvalidRecipientAddress => {
+                self.error(out, 501, "5.1.3", "Error: bad recipient address syntax")
+            }
+            ParseError::SyntaxError { syntax } => {
+                self.error(out, 501, "5.5.4", &format!("Syntax: {syntax}"))
+            }
+            ParseError::InvalidParameter { param } => self.error(
+                out,
+                501,
+                "5.5.4",
+                &format!("Error: invalid {param} parameter"),
+            ),
+            ParseError::UnsupportedParameter { param } => {
+                let text = format!("Error: unsupported parameter {}", printable(&param));
+                self.error(out, 555, "5.5.4", &text)
+            }
+            ParseError::NeedsMoreData { .. }
+            | ParseError::ResponseTooLong
+            | ParseError::InvalidResponse { .. } => {
+                self.error(out, 501, "5.5.4", "Error: syntax error")
+            }
+        }
+    }
+
+    fn request(
+        &mut self,
+        request: Request<Cow<'_, str>>,
+        dir: &dyn Directory,
+        out: &mut Vec<u8>,
+    ) -> Option<Action> {
+        let lmtp = self.config.mode == Mode::Lmtp;
+        match request {
+            Request::Ehlo { host } if !lmtp => self.hello(Greeting::Ehlo, &host, out),
+            Request::Helo { host } if !lmtp => self.hello(Greeting::Helo, &host, out),
+            Request::Lhlo { host } if lmtp => self.hello(Greeting::Lhlo, &host, out),
+            Request::Ehlo { .. } | Request::Helo { .. } => {
+                self.error(out, 500, "5.5.1", "Error: this is LMTP, use LHLO")
+            }
+            Request::Lhlo { .. } => self.error(out, 500, "5.5.1", "Error: unknown command"),
+            Request::Mail { from } => self.mail(&from.address, from.flags, from.size, out),
+            Request::Rcpt { to } => self.rcpt(&to.address, dir, out),
+            Request::Data => self.data(out),
+            Request::Bdat {
+                chunk_size,
+                is_last,
+            } => self.bdat(chunk_size, is_last),
+            Request::Rset => {
+                self.transaction = None;
+                self.write(out, 250, "2.0.0", "Ok");
+            }
+            Request::Noop { .. } => self.write(out, 250, "2.0.0", "Ok"),
+            Request::Vrfy { .. } => self.write(
+                out,
+                252,
+                "2.5.2",
+                "Cannot verify user, but will accept message and attempt delivery",
+            ),
+            Request::Expn { .. } => self.error(out, 502, "5.5.1", "Error: EXPN not available"),
+            Request::Help { .. } => {
+                let hello = if lmtp { "LHLO" } else { "EHLO HELO" };
+                let text = format!("Commands: {hello} MAIL RCPT DATA BDAT RSET NOOP VRFY QUIT");
+                self.write(out, 214, "2.0.0", &text)
+            }
+            Request::Quit => {
+                self.write(out, 221, "2.0.0", "Bye");
+                self.close();
+                return Some(Action::Close);
+            }
+            Request::StartTls => self.error(out, 502, "5.5.1", "Error: STARTTLS not available"),
+            Request::Auth { .. }
+            | Request::Etrn { .. }
+            | Request::Atrn { .. }
+            | Request::Burl { .. } => {
+                self.error(out, 502, "5.5.1", "Error: command not implemented")
+            }
+        }
+        None
+    }
+
+    fn hello(&mut self, greeting: Greeting, domain: &str, out: &mut Vec<u8>) {
+        self.transaction = None;
+        self.hello = Some(Hello {
+            greeting,
+            domain: domain.to_string(),
+        });
+        let host = &self.config.hostname;
+        if greeting == Greeting::Helo {
+            out.extend_from_slice(format!("250 {host}\r\n").as_bytes());
+            return;
+        }
+        let size = self.config.limits.max_message_bytes;
+        out.extend_from_slice(
+            format!(
+                "250-{host}\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE {size}\r\n\
+                 250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+
+    /// Answers 503 and returns false unless the client has greeted.
+    fn require_hello(&mut self, out: &mut Vec<u8>) -> bool {
+        if self.hello.is_some() {
+            return true;
+        }
+        let text = match self.config.mode {
+            Mode::Smtp => "Error: send EHLO or HELO first",
+            Mode::Lmtp => "Error: send LHLO first",
+        };
+        self.error(out, 503, "5.5.1", text);
+        false
+    }
+
+    fn mail(&mut self, address: &str, flags: u64, size: usize, out: &mut Vec<u8>) {
+        if !self.require_hello(out) {
+            return;
+        }
+        if self.transaction.is_some() {
+            return self.error(out, 503, "5.5.1", "Error: nested MAIL command");
+        }
+        if flags & MAIL_BODY_BINARYMIME != 0 {
+            return self.error(out, 555, "5.5.4", "Error: BINARYMIME not supported");
+        }
+        let smtputf8 = flags & MAIL_SMTPUTF8 != 0;
+        if !smtputf8 && !address.is_ascii() {
+            return self.error(out, 553, "5.6.7", "Error: non-ASCII address needs SMTPUTF8");
+        }
+        if size as u64 > self.config.limits.max_message_bytes {
+            return self.write(out, 552, "5.3.4", "Error: message size exceeds fixed limit");
+        }
+        self.transaction = Some(Transaction {
+            mail_from: address.to_string(),
+            smtputf8,
+            recipients: Vec::new(),
+            body: None,
+        });
+        self.write(out, 250, "2.1.0", "Ok");
+    }
+
+    fn rcpt(&mut self, address: &str, dir: &dyn Directory, out: &mut Vec<u8>) {
+        if !self.require_hello(out) {
+            return;
+        }
+        let max_recipients = self.config.limits.max_recipients;
+        let (smtputf8, count) = match &self.transaction {
+            None => return self.error(out, 503, "5.5.1", "Error: need MAIL command"),
+            Some(tx) if tx.body.is_some() => {
+                return self.error(out, 503, "5.5.1", "Error: message transfer in progress");
+            }
+            Some(tx) => (tx.smtputf8, tx.recipients.len()),
+        };
+        if count >= max_recipients {
+            return self.write(out, 452, "4.5.3", "Error: too many recipients");
+        }
+        if !smtputf8 && !address.is_ascii() {
+            return self.error(out, 553, "5.6.7", "Error: non-ASCII address needs SMTPUTF8");
+        }
+        let lookup = if address.is_empty() {
+            "postmaster"
+        } else {
+            address
+        };
+        match dir.recipient(lookup) {
+            Recipient::Local { accounts } => {
+                if let Some(tx) = self.transaction.as_mut() {
+                    tx.recipients.push((lookup.to_string(), accounts));
+                }
+                self.write(out, 250, "2.1.5", "Ok");
+            }
+            Recipient::UnknownUser => self.error(out, 550, "5.1.1", "Error: user unknown"),
+            Recipient::RelayDenied => self.error(out, 550, "5.7.1", "Error: relay denied"),
+        }
+    }
+
+    fn data(&mut self, out: &mut Vec<u8>) {
+        if !self.require_hello(out) {
+            return;
+        }
+        let limits = &self.config.limits;
+        let body = Body::new(limits.max_message_bytes, limits.max_text_line_bytes);
+        match self.transaction.as_mut() {
+            None => self.error(out, 503, "5.5.1", "Error: need MAIL command"),
+            Some(tx) if tx.body.is_some() => {
+                self.error(out, 503, "5.5.1", "Error: BDAT transfer in progress")
+            }
+            Some(tx) if tx.recipients.is_empty() => {
+                self.write(out, 554, "5.5.1", "Error: no valid recipients")
+            }
+            Some(tx) => {
+                tx.body = Some(body);
+                let mut receiver = DataReceiver::new();
+                // The DATA command's own CRLF precedes the content, so that a first
+                // line "." ends it and a first line ".." is unstuffed.
+                receiver.ingest(&mut b"\r\n".iter(), &mut Vec::new());
+                self.phase = Phase::Data {
+                    receiver,
+                    staging: Vec::new(),
+                };
+                out.extend_from_slice(b"354 End data with <CR><LF>.<CR><LF>\r\n");
+            }
+        }
+    }
+
+    /// Starts reading a BDAT chunk; its reply comes once the chunk is read.
+    fn bdat(&mut self, chunk_bytes: usize, last: bool) {
+        let limits = &self.config.limits;
+        let body = Body::new(limits.max_message_bytes, limits.max_text_line_bytes);
+        let refuse = |code, enhanced, text: &str, is_error| {
+            Some(Reply {
+                code,
+                enhanced,
+                text: text.to_string(),
+                is_error,
+            })
+        };
+        let refusal = if self.hello.is_none() {
+            let text = match self.config.mode {
+                Mode::Smtp => "Error: send EHLO or HELO first",
+                Mode::Lmtp => "Error: send LHLO first",
+            };
+            refuse(503, "5.5.1", text, true)
+        } else {
+            match self.transaction.as_mut() {
+                None => refuse(503, "5.5.1", "Error: need MAIL command", true),
+                Some(tx) if tx.recipients.is_empty() => {
+                    refuse(554, "5.5.1", "Error: no valid recipients", false)
+                }
+                Some(tx) => {
+                    let body = tx.body.get_or_insert(body);
+                    if body.rejection().is_none() && body.would_exceed(chunk_bytes) {
+                        body.reject_too_big();
+                    }
+                    None
+                }
+            }
+        };
+        let keep = refusal.is_none()
+            && self
+                .transaction
+                .as_ref()
+                .and_then(|tx| tx.body.as_ref())
+                .is_some_and(|body| body.rejection().is_none());
+        let sink = if keep {
+            BdatSink::Keep(BdatReceiver::new(chunk_bytes, last), Vec::new())
+        } else {
+            BdatSink::Discard(DummyDataReceiver::new_bdat(chunk_bytes))
+        };
+        self.phase = Phase::Bdat {
+            sink,
+            chunk_bytes,
+            last,
+            refusal,
+        };
+    }
+
+    /// Feeds DATA content; true once the end of data was read.
+    fn data_step(&mut self, data: &[u8], pos: &mut usize) -> bool {
+        let Phase::Data { receiver, staging } = &mut self.phase else {
+            unreachable!("data_step outside DATA");
+        };
+        let mut bytes = data[*pos..].iter();
+        let done = receiver.ingest(&mut bytes, staging);
+        *pos = data.len() - bytes.len();
+        let ready = if !done && staging.last() == Some(&b'\r') {
+            staging.len() - 1
+        } else {
+            staging.len()
+        };
+        if let Some(body) = self.transaction.as_mut().and_then(|tx| tx.body.as_mut()) {
+            body.push(&staging[..ready]);
+        }
+        staging.drain(..ready);
+        done
+    }
+
+    /// Feeds BDAT chunk bytes; true once the chunk is complete.
+    fn bdat_step(&mut self, data: &[u8], pos: &mut usize) -> bool {
+        let Phase::Bdat { sink, .. } = &mut self.phase else {
+            unreachable!("bdat_step outside BDAT");
+        };
+        let mut bytes = data[*pos..].iter();
+        let done = match sink {
+            BdatSink::Keep(receiver, staging) => {
+                let done = receiver.ingest(&mut bytes, staging);
+                if let Some(body) = self.transaction.as_mut().and_then(|tx| tx.body.as_mut()) {
+                    body.push(staging);
+                }
+                staging.clear();
+                done
+            }
+            BdatSink::Discard(receiver) => receiver.ingest(&mut bytes),
+        };
+        *pos = data.len() - bytes.len();
+        done
+    }
+
+    /// Answers a complete BDAT chunk; the last one ends the message.
+    fn end_of_chunk(&mut self, out: &mut Vec<u8>) -> Option<Action> {
+        let Phase::Bdat {
+            chunk_bytes,
+            last,
+            refusal,
+            ..
+        } = std::mem::replace(&mut self.phase, Phase::Command)
+        else {
+            unreachable!("end_of_chunk outside BDAT");
+        };
+        if let Some(reply) = refusal {
+            if reply.is_error {
+                self.error(out, reply.code, reply.enhanced, &reply.text);
+            } else {
+                self.write(out, reply.code, reply.enhanced, &reply.text);
+            }
+            return self.check_errors(out);
+        }
+        if last {
+            return self.end_of_message(out);
+        }
+        let too_big = self
+            .transaction
+            .as_ref()
+            .and_then(|tx| tx.body.as_ref())
+            .is_some_and(|body| body.rejection() == Some(Rejection::TooBig));
+        if too_big {
+            self.write(out, 552, "5.3.4", "Error: message size exceeds fixed limit");
+        } else {
+            self.write(out, 250, "2.0.0", &format!("{chunk_bytes} octets received"));
+        }
+        None
+    }
+
+    /// Ends the transaction after its last byte: a delivery, or the refusal.
+    fn end_of_message(&mut self, out: &mut Vec<u8>) -> Option<Action> {
+        self.phase = Phase::Command;
+        let tx = self.transaction.take()?;
+        let body = tx.body.map(Body::finish).unwrap_or_else(|| Ok(Vec::new()));
+        let (code, enhanced, text) = match body {
+            Ok(body) => {
+                let mut message = self.received_header(tx.smtputf8);
+                message.extend_from_slice(&body);
+                let (addresses, recipients) = tx.recipients.into_iter().unzip();
+                self.delivering_to = addresses;
+                self.phase = Phase::Delivering;
+                return Some(Action::Deliver(Delivery {
+                    mail_from: tx.mail_from,
+                    recipients,
+                    message,
+                }));
+            }
+            Err(Rejection::TooBig) => (
+                552,
+                "5.3.4",
+                "Error: message size exceeds fixed limit".to_string(),
+            ),
+            Err(Rejection::LineTooLong) => {
+                let max = self.config.limits.max_text_line_bytes;
+                let text = format!("Error: message has a line longer than {max} octets");
+                (554, "5.6.0", text)
+            }
+        };
+        let replies = match self.config.mode {
+            Mode::Smtp => 1,
+            Mode::Lmtp => tx.recipients.len(),
+        };
+        for _ in 0..replies {
+            self.write(out, code, enhanced, &text);
+        }
+        None
+    }
+
+    /// The Received header (RFC 5321 §4.4) for a message of this session.
+    fn received_header(&self, smtputf8: bool) -> Vec<u8> {
+        let (helo, greeting) = match &self.hello {
+            Some(hello) => (token(&hello.domain), hello.greeting),
+            None => ("unknown".to_string(), Greeting::Helo),
+        };
+        let protocol = match (greeting, smtputf8) {
+            (Greeting::Lhlo, true) => "UTF8LMTP",
+            (Greeting::Lhlo, false) => "LMTP",
+            (Greeting::Ehlo, true) => "UTF8SMTP",
+            (Greeting::Ehlo, false) => "ESMTP",
+            (Greeting::Helo, _) => "SMTP",
+        };
+        let ip = match self.peer.ip().to_canonical() {
+            IpAddr::V4(ip) => format!("[{ip}]"),
+            IpAddr::V6(ip) => format!("[IPv6:{ip}]"),
+        };
+        format!(
+            "Received: from {helo} ({ip})\r\n\tby {} with {protocol};\r\n\t{}\r\n",
+            token(&self.config.hostname),
+            printable(&self.date)
+        )
+        .into_bytes()
+    }
+
+    /// Closes with 421 once the error limit is reached.
+    fn check_errors(&mut self, out: &mut Vec<u8>) -> Option<Action> {
+        if self.errors < self.config.limits.max_errors {
+            return None;
+        }
+        self.write(out, 421, "4.7.0", &self.closing("too many errors"));
+        self.close();
+        Some(Action::Close)
+    }
+
+    fn close(&mut self) {
+        self.phase = Phase::Closed;
+        self.transaction = None;
+        self.pending = Vec::new();
+    }
+
+    fn closing(&self, why: &str) -> String {
+        format!("{} Error: {why}, closing connection", self.config.hostname)
+    }
+
+    /// Writes an error reply and counts it towards `max_errors`.
+    fn error(&mut self, out: &mut Vec<u8>, code: u16, enhanced: &str, text: &str) {
+        self.errors += 1;
+        self.write(out, code, enhanced, text);
+    }
+
+    /// Writes one reply line, with its enhanced status code once the client used EHLO/LHLO.
+    fn write(&self, out: &mut Vec<u8>, code: u16, enhanced: &str, text: &str) {
+        let enhanced_codes = self
+            .hello
+            .as_ref()
+            .is_some_and(|hello| hello.greeting != Greeting::Helo);
+        let line = if enhanced_codes && !enhanced.is_empty() {
+            format!("{code} {enhanced} {text}\r\n")
+        } else {
+            format!("{code} {text}\r\n")
+        };
+        out.extend_from_slice(line.as_bytes());
+    }
+}
+
+/// The code, enhanced code and text of a temporary failure.
+fn temp_fail(outcome: &RecipientOutcome) -> Option<(u16, &'static str, String)> {
+    match outcome {
+        RecipientOutcome::Durable => None,
+        RecipientOutcome::TempFail {
+            code,
+            enhanced,
+            text,
+        } => {
+            debug_assert!((400..500).contains(code), "a temporary failure is 4xx");
+            Some((*code, *enhanced, printable(text)))
+        }
+    }
+}
+
+/// Client text made safe to echo in a reply: printable ASCII only, bounded.
+fn printable(text: &str) -> String {
+    text.chars()
+        .take(256)
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+/// A client-chosen name made safe for a Received header: one token, no comment syntax.
+fn token(text: &str) -> String {
+    let token: String = text
+        .chars()
+        .take(255)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-._:[]".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if token.is_empty() {
+        "unknown".into()
+    } else {
+        token
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,181 @@
+//! `treehouse-tune`: load generator and benchmarks for treehouse.
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use treehouse_tune::load::{self, LoadPlan, Pick, PlanError, Protocol};
+
+/// treehouse tuning: load generator and benchmarks.
+#[derive(Debug, Parser)]
+#[command(name = "treehouse-tune", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Send messages over SMTP or LMTP; report durable deliveries/s, MiB/s and latency.
+    Load(LoadArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ProtocolArg {
+    Smtp,
+    Lmtp,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PickArg {
+    RoundRobin,
+    Random,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("recipient_source").required(true).multiple(false)
+    .args(["recipients_file", "recipient", "accounts_pattern"])))]
+struct LoadArgs {
+    /// Protocol spoken to the target.
+    #[arg(value_enum)]
+    protocol: ProtocolArg,
+    /// Server address, HOST:PORT.
+    #[arg(long)]
+    target: String,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
+    /// Messages in total across all connections.
+    #[arg(long, default_value_t = 1000)]
+    messages: u64,
+    /// Size of each message in bytes (headers included).
+    #[arg(long, default_value_t = 4096)]
+    size: usize,
+    /// File of recipient addresses, one a line.
+    #[arg(long)]
+    recipients_file: Option<PathBuf>,
+    /// A recipient address (repeat for more).
+    #[arg(long)]
+    recipient: Vec<String>,
+    /// Recipient address pattern; `{}` becomes 1..=--accounts.
+    #[arg(long, requires = "accounts")]
+    accounts_pattern: Option<String>,
+    /// Number of addresses made from --accounts-pattern.
+    #[arg(long, requires = "accounts_pattern")]
+    accounts: Option<usize>,
+    /// Recipients per message.
+    #[arg(long, default_value_t = 1)]
+    rcpts_per_message: usize,
+    /// How each message's recipients are drawn from the list.
+    #[arg(long, value_enum, default_value = "round-robin")]
+    pick: PickArg,
+    /// Stop starting messages after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    seconds: u64,
+    /// Envelope and header sender.
+    #[arg(long, default_value = "load@treehouse-tune.invalid")]
+    from: String,
+    /// Pipeline MAIL, RCPT and DATA when the server offers PIPELINING.
+    #[arg(long)]
+    pipeline: bool,
+    /// Reconnects allowed per connection after connection errors.
+    #[arg(long, default_value_t = 10)]
+    reconnects: u32,
+    /// Seconds to wait for a connect, a read or a write.
+    #[arg(long, default_value_t = 30)]
+    io_timeout: u64,
+    /// Also print the result as one JSON line.
+    #[arg(long)]
+    json: bool,
+}
+
+impl LoadArgs {
+    fn plan(&self) -> Result<LoadPlan, PlanError> {
+        let recipients = match (&self.recipients_file, &self.accounts_pattern, self.accounts) {
+            (Some(path), _, _) => load::recipients_from_file(path)?,
+            (None, Some(pattern), Some(accounts)) => {
+                load::recipients_from_pattern(pattern, accounts)?
+            }
+            _ => self.recipient.clone(),
+        };
+        let protocol = match self.protocol {
+            ProtocolArg::Smtp => Protocol::Smtp,
+            ProtocolArg::Lmtp => Protocol::Lmtp,
+        };
+        let mut plan = LoadPlan::new(protocol, &self.target, recipients);
+        plan.connections = self.connections;
+        plan.messages = self.messages;
+        plan.message_size_bytes = self.size;
+        plan.rcpts_per_message = self.rcpts_per_message;
+        plan.pick = match self.pick {
+            PickArg::RoundRobin => Pick::RoundRobin,
+            PickArg::Random => Pick::Random,
+        };
+        plan.from = self.from.clone();
+        plan.pipeline = self.pipeline;
+        plan.duration_limit = Duration::from_secs(self.seconds);
+        plan.reconnects_max = self.reconnects;
+        plan.io_timeout = Duration::from_secs(self.io_timeout);
+        Ok(plan)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Load(args) => {
+            let report = args.plan().and_then(|plan| load::run(&plan));
+            match report {
+                Ok(report) => {
+                    println!("{report}");
+                    if args.json {
+                        println!("{}", report.to_json());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("treehouse-tune load: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_args(args: &[&str]) -> Result<LoadArgs, clap::Error> {
+        let argv = ["treehouse-tune", "load", "lmtp", "--target", "127.0.0.1:24"];
+        let cli = Cli::try_parse_from(argv.iter().chain(args))?;
+        let Command::Load(load) = cli.command;
+        Ok(load)
+    }
+
+    #[test]
+    fn accounts_pattern_expands_to_numbered_recipients() {
+        let args = load_args(&["--accounts-pattern", "u{}@x.test", "--accounts", "3"]);
+        let plan = args.expect("parses").plan().expect("valid");
+        assert_eq!(plan.recipients, ["u1@x.test", "u2@x.test", "u3@x.test"]);
+        assert_eq!(plan.protocol, Protocol::Lmtp);
+    }
+
+    #[test]
+    fn exactly_one_recipient_source_is_required() {
+        assert!(load_args(&[]).is_err());
+        assert!(
+            load_args(&[
+                "--recipient",
+                "a@x",
+                "--accounts-pattern",
+                "{}",
+                "--accounts",
+                "1"
+            ])
+            .is_err()
+        );
+        let args = load_args(&["--recipient", "a@x", "--recipient", "b@x"]).expect("parses");
+        assert_eq!(args.plan().expect("valid").recipients, ["a@x", "b@x"]);
+    }
+}
