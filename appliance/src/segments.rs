@@ -20,6 +20,12 @@ pub fn segment_path(dir: &Path, index: u64) -> PathBuf {
     dir.join(format!("segment-{index:06}"))
 }
 
+/// Where a segment is zero-filled before it is renamed into place, so that a crash or a
+/// full disk never leaves a short segment behind.
+fn creating_path(segment: &Path) -> PathBuf {
+    segment.with_extension("creating")
+}
+
 /// The path of a shard's checkpoint file.
 pub fn checkpoint_path(dir: &Path) -> PathBuf {
     dir.join("checkpoint")
@@ -183,7 +189,8 @@ impl Disk for SegmentFiles {
     fn ensure_len(&mut self, len: u64) -> io::Result<()> {
         while self.len() < len {
             let path = segment_path(&self.dir, self.files.len() as u64);
-            let file = open_direct(&path)?;
+            let creating = creating_path(&path);
+            let file = open_direct(&creating)?;
             let zeros = Aligned::new(ZERO_FILL_CHUNK_BYTES);
             let mut at = 0;
             while at < self.segment_size_bytes {
@@ -192,6 +199,7 @@ impl Disk for SegmentFiles {
                 at += n as u64;
             }
             file.sync_all()?;
+            std::fs::rename(&creating, &path)?;
             sync_dir(&self.dir)?;
             self.files.push(file);
         }
@@ -224,16 +232,16 @@ impl DmaSegments {
     pub async fn ensure_len(&mut self, len: u64) -> io::Result<()> {
         while (self.files.len() as u64) * self.segment_size_bytes < len {
             let path = segment_path(&self.dir, self.files.len() as u64);
-            let file = open_dma(&path).await?;
+            let file = open_dma(&creating_path(&path)).await?;
+            let zeros = vec![0u8; ZERO_FILL_CHUNK_BYTES];
             let mut at = 0;
             while at < self.segment_size_bytes {
                 let n = (self.segment_size_bytes - at).min(ZERO_FILL_CHUNK_BYTES as u64) as usize;
-                let mut zeros = file.alloc_dma_buffer(n);
-                zeros.as_bytes_mut().fill(0);
-                file.write_at(zeros, at).await.map_err(io::Error::from)?;
+                write_fully(&file, at, &zeros[..n]).await?;
                 at += n as u64;
             }
             file.fdatasync().await.map_err(io::Error::from)?;
+            file.rename(&path).await.map_err(io::Error::from)?;
             sync_dir(&self.dir)?;
             self.files.push(Rc::new(file));
         }
@@ -254,20 +262,39 @@ impl DmaSegments {
                 format!("no segment for offset {offset}"),
             )
         })?;
-        let mut buffer = file.alloc_dma_buffer(bytes.len());
-        buffer.as_bytes_mut().copy_from_slice(bytes);
-        let written = file
-            .write_at(buffer, within)
-            .await
-            .map_err(io::Error::from)?;
-        if written != bytes.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                "short write to segment",
-            ));
-        }
+        write_fully(&file, within, bytes).await?;
         file.fdatasync().await.map_err(io::Error::from)
     }
+}
+
+/// Writes all of `bytes` at `offset`, continuing after short writes so that the error
+/// that stopped one (ENOSPC, EIO) is the one reported.
+async fn write_fully(file: &DmaFile, offset: u64, bytes: &[u8]) -> io::Result<()> {
+    let mut done = 0;
+    while done < bytes.len() {
+        let rest = &bytes[done..];
+        let mut buffer = file.alloc_dma_buffer(rest.len());
+        buffer.as_bytes_mut().copy_from_slice(rest);
+        let written = file
+            .write_at(buffer, offset + done as u64)
+            .await
+            .map_err(io::Error::from)?;
+        if written == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "the disk accepted no bytes",
+            ));
+        }
+        // O_DIRECT writes complete in whole blocks; keep the next one aligned.
+        done += written - written % BLOCK_BYTES;
+        if written % BLOCK_BYTES != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "unaligned short write",
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn open_dma(path: &Path) -> io::Result<DmaFile> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::{TaskQueueHandle, executor};
-use treehouse_core::store::{FlushOutcome, Health, Op, Shard, ShardConfig};
+use treehouse_core::store::{FlushOutcome, Health, Op, Shard, ShardConfig, StoreError};
 
 use crate::segments::{self, DmaSegments, SegmentFiles};
 
@@ -129,6 +129,10 @@ impl OwnedShard {
                 through_ticket,
                 error,
             } => {
+                let (code, enhanced) = match error {
+                    StoreError::NoSpace => (452, "4.3.1"),
+                    _ => (451, "4.3.0"),
+                };
                 let health = self.shard.borrow().health();
                 if let Health::ReadOnly { reason } = health {
                     eprintln!(
@@ -139,7 +143,7 @@ impl OwnedShard {
                 }
                 (
                     through_ticket,
-                    Err(self.fail(451, "4.3.0", &format!("could not write: {error}"))),
+                    Err(self.fail(code, enhanced, &format!("could not write: {error}"))),
                 )
             }
         };
