@@ -271,6 +271,11 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
         }
     }
     let layout = Arc::new(prepare_layout(&config, executors)?);
+    let shard_count = layout.shard_count;
+    let listening = [
+        ("smtp", config.listen.smtp.clone()),
+        ("lmtp", config.listen.lmtp.clone()),
+    ];
     let config = Arc::new(config);
     let mesh = MeshBuilder::<MeshMsg, _>::full(executors, MESH_CHANNEL_CAPACITY);
     let (report, reports) = mpsc::channel::<Startup>();
@@ -315,7 +320,15 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
             Err(_) => return Err("an executor stopped while starting".to_string()),
         }
     }
-    println!("treehouse: ready with {executors} executors");
+    let listening: Vec<String> = listening
+        .iter()
+        .flat_map(|(protocol, addrs)| addrs.iter().map(move |a| format!("{protocol} on {a}")))
+        .collect();
+    println!(
+        "treehouse: ready with {executors} executors and {} shards; {}",
+        shard_count,
+        listening.join(", ")
+    );
     for handle in pool.join_all() {
         if let Err(e) = handle {
             return Err(format!("an executor stopped: {e:?}"));
