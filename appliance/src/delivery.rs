@@ -76,18 +76,21 @@ async fn converse(ex: &Rc<Executor>, stream: &mut TcpStream, mode: Mode) -> std:
     let peer = stream.peer_addr()?;
     let mut session = Session::new(session_config(ex, mode), peer, clock::rfc5322_now());
     stream.write_all(&session.greeting()).await?;
+    // The socket's own timeouts bound idle and slow clients; no read is ever abandoned
+    // half-way by an outer timer.
     let idle = Duration::from_secs(ex.config.smtp.idle_timeout_secs);
+    stream.set_read_timeout(Some(idle))?;
+    stream.set_write_timeout(Some(idle))?;
     let mut buf = vec![0u8; READ_CHUNK_BYTES];
     loop {
-        let read = glommio::timer::timeout(idle, async { Ok(stream.read(&mut buf).await?) }).await;
-        let n = match read {
+        let n = match stream.read(&mut buf).await {
             Ok(0) => return Ok(()),
             Ok(n) => n,
-            Err(glommio::GlommioError::TimedOut(_)) => {
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                 stream.write_all(&session.timed_out()).await?;
                 return Ok(());
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         };
         session.set_clock(clock::rfc5322_now());
         let mut step = {

@@ -3,11 +3,13 @@
 //! recovery, fsck and export; [`DmaSegments`] is the io_uring path the executors
 //! write through while serving.
 
+use std::cell::Cell;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::time::Duration;
 
 use glommio::io::{DmaFile, OpenOptions as DmaOpenOptions};
 use treehouse_core::disk::{BLOCK_BYTES, Disk};
@@ -120,6 +122,16 @@ impl SegmentFiles {
         })
     }
 
+    /// Opens segments created since this handle was opened (by the serving writer).
+    pub fn refresh(&mut self) -> io::Result<()> {
+        while segment_path(&self.dir, self.files.len() as u64).exists() {
+            let index = self.files.len() as u64;
+            self.files
+                .push(open_direct(&segment_path(&self.dir, index))?);
+        }
+        Ok(())
+    }
+
     fn locate(&self, offset: u64, len: usize) -> io::Result<(&File, u64)> {
         let index = offset / self.segment_size_bytes;
         let within = offset % self.segment_size_bytes;
@@ -212,7 +224,12 @@ pub struct DmaSegments {
     dir: PathBuf,
     segment_size_bytes: u64,
     files: Vec<Rc<DmaFile>>,
+    /// The segment a background task is zero-filling, if any.
+    preparing: Rc<Cell<Option<u64>>>,
 }
+
+/// How often a flush that needs a segment still being prepared looks again.
+const PREPARING_POLL: Duration = Duration::from_millis(1);
 
 impl DmaSegments {
     /// Opens the segment files that recovery found.
@@ -225,27 +242,51 @@ impl DmaSegments {
             dir: dir.to_path_buf(),
             segment_size_bytes,
             files,
+            preparing: Rc::new(Cell::new(None)),
         })
     }
 
-    /// Preallocates zero-filled segments until `len` bytes exist.
+    /// Makes sure segments cover `len` bytes, zero-filling any that the background
+    /// preparer has not already made.
     pub async fn ensure_len(&mut self, len: u64) -> io::Result<()> {
         while (self.files.len() as u64) * self.segment_size_bytes < len {
-            let path = segment_path(&self.dir, self.files.len() as u64);
-            let file = open_dma(&creating_path(&path)).await?;
-            let zeros = vec![0u8; ZERO_FILL_CHUNK_BYTES];
-            let mut at = 0;
-            while at < self.segment_size_bytes {
-                let n = (self.segment_size_bytes - at).min(ZERO_FILL_CHUNK_BYTES as u64) as usize;
-                write_fully(&file, at, &zeros[..n]).await?;
-                at += n as u64;
+            let index = self.files.len() as u64;
+            while self.preparing.get() == Some(index) {
+                glommio::timer::sleep(PREPARING_POLL).await;
             }
-            file.fdatasync().await.map_err(io::Error::from)?;
-            file.rename(&path).await.map_err(io::Error::from)?;
-            sync_dir(&self.dir)?;
-            self.files.push(Rc::new(file));
+            let path = segment_path(&self.dir, index);
+            if !path.exists() {
+                create_segment(&self.dir, index, self.segment_size_bytes).await?;
+            }
+            self.files.push(Rc::new(open_dma(&path).await?));
         }
         Ok(())
+    }
+
+    /// Once the log end passes half of the last segment, returns a task that zero-fills
+    /// the next one, so that rolling over never waits for a whole segment's zero-fill.
+    pub fn prepare_ahead(&self, log_end: u64) -> Option<impl Future<Output = ()> + 'static> {
+        let allocated = self.files.len() as u64 * self.segment_size_bytes;
+        let next = self.files.len() as u64;
+        let near_end = log_end + self.segment_size_bytes / 2 >= allocated;
+        if !near_end || self.preparing.get().is_some() || segment_path(&self.dir, next).exists() {
+            return None;
+        }
+        self.preparing.set(Some(next));
+        let (dir, size, preparing) = (
+            self.dir.clone(),
+            self.segment_size_bytes,
+            self.preparing.clone(),
+        );
+        Some(async move {
+            if let Err(e) = create_segment(&dir, next, size).await {
+                eprintln!(
+                    "treehouse: cannot prepare segment {next} in {}: {e}",
+                    dir.display()
+                );
+            }
+            preparing.set(None);
+        })
     }
 
     /// Writes one batch (aligned, within one segment) and waits for fdatasync.
@@ -265,6 +306,24 @@ impl DmaSegments {
         write_fully(&file, within, bytes).await?;
         file.fdatasync().await.map_err(io::Error::from)
     }
+}
+
+/// Creates segment `index` zero-filled under a temporary name, then renames it into place.
+async fn create_segment(dir: &Path, index: u64, size: u64) -> io::Result<()> {
+    let path = segment_path(dir, index);
+    let creating = creating_path(&path);
+    let file = open_dma(&creating).await?;
+    let zeros = vec![0u8; ZERO_FILL_CHUNK_BYTES];
+    let mut at = 0;
+    while at < size {
+        let n = (size - at).min(ZERO_FILL_CHUNK_BYTES as u64) as usize;
+        write_fully(&file, at, &zeros[..n]).await?;
+        at += n as u64;
+    }
+    file.fdatasync().await.map_err(io::Error::from)?;
+    file.rename(&path).await.map_err(io::Error::from)?;
+    file.close().await.map_err(io::Error::from)?;
+    sync_dir(dir)
 }
 
 /// Writes all of `bytes` at `offset`, continuing after short writes so that the error
