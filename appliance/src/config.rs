@@ -61,9 +61,8 @@ smtp = ["127.0.0.1:2525"]
 # LMTP, local delivery from an MTA such as Postfix. Default: ["127.0.0.1:2424"].
 lmtp = ["127.0.0.1:2424"]
 
-# IMAP4rev2/IMAP4rev1 mail access (served from a later release; 127.0.0.1:1143 then).
-# Default: [].
-imap = []
+# IMAP4rev1 mail access. Default: ["127.0.0.1:1143"].
+imap = ["127.0.0.1:1143"]
 
 # POP3 mail access. Default: [] (off).
 pop3 = []
@@ -142,6 +141,26 @@ max_connections = 1000
 # A connection idle this long is closed. At least 1.
 # Default: 300 (5 minutes). Unit: seconds.
 idle_timeout_secs = 300
+
+[imap]
+# Longest command line, literals excluded. At least 1024.
+# Default: 65536 (64 KiB). Unit: bytes.
+max_line_bytes = 65536
+
+# Largest literal, and so the largest APPEND (advertised as APPENDLIMIT); must
+# be less than store.segment_size_bytes - 65536. At least 1024.
+# Default: 52428800 (50 MiB). Unit: bytes.
+max_literal_bytes = 52428800
+
+# Concurrent IMAP connections, in total over all listeners and executors; each
+# executor admits an equal share, rounded up. At least 1.
+# Default: 10000. Unit: connections.
+max_connections = 10000
+
+# A connection silent this long (IDLE included) is logged out; RFC 9051 asks
+# for at least 30 minutes. At least 1.
+# Default: 1800 (30 minutes). Unit: seconds.
+idle_timeout_secs = 1800
 "#;
 
 /// The whole appliance configuration.
@@ -156,6 +175,33 @@ pub struct Config {
     pub store: Store,
     /// SMTP, submission and LMTP limits.
     pub smtp: Smtp,
+    /// IMAP limits.
+    pub imap: Imap,
+}
+
+/// `[imap]`: limits for IMAP sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Imap {
+    /// Longest command line, literals excluded.
+    pub max_line_bytes: u32,
+    /// Largest literal (APPENDLIMIT).
+    pub max_literal_bytes: u32,
+    /// Concurrent connections in total over all executors and IMAP listeners.
+    pub max_connections: usize,
+    /// Silence before a connection is logged out.
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for Imap {
+    fn default() -> Imap {
+        Imap {
+            max_line_bytes: 64 * 1024,
+            max_literal_bytes: 50 * 1024 * 1024,
+            max_connections: 10_000,
+            idle_timeout_secs: 1800,
+        }
+    }
 }
 
 /// `[server]`: identity, folders and threads.
@@ -209,7 +255,7 @@ impl Default for Listen {
         Listen {
             smtp: vec![SocketAddr::from(([127, 0, 0, 1], 2525))],
             lmtp: vec![SocketAddr::from(([127, 0, 0, 1], 2424))],
-            imap: vec![],
+            imap: vec![SocketAddr::from(([127, 0, 0, 1], 1143))],
             pop3: Vec::new(),
             submission: Vec::new(),
             metrics: Vec::new(),
@@ -356,6 +402,7 @@ impl Config {
         self.validate_listen(&mut problems);
         self.validate_store(&mut problems);
         self.validate_smtp(&mut problems);
+        self.validate_imap(&mut problems);
         if problems.is_empty() {
             Ok(())
         } else {
@@ -527,6 +574,38 @@ impl Config {
     }
 }
 
+impl Config {
+    fn validate_imap(&self, problems: &mut Vec<String>) {
+        let imap = &self.imap;
+        let room = self
+            .store
+            .segment_size_bytes
+            .saturating_sub(SEGMENT_RESERVE_BYTES);
+        if u64::from(imap.max_literal_bytes) >= room {
+            problems.push(format!(
+                "imap.max_literal_bytes = {} does not fit a segment: it must be less than store.segment_size_bytes - {SEGMENT_RESERVE_BYTES} = {room}; lower imap.max_literal_bytes or raise store.segment_size_bytes",
+                imap.max_literal_bytes
+            ));
+        }
+        for (key, value) in [
+            ("max_line_bytes", u64::from(imap.max_line_bytes)),
+            ("max_literal_bytes", u64::from(imap.max_literal_bytes)),
+        ] {
+            if value < 1024 {
+                problems.push(format!("imap.{key} = {value} is below 1024; raise it"));
+            }
+        }
+        for (key, value) in [
+            ("max_connections", imap.max_connections as u64),
+            ("idle_timeout_secs", imap.idle_timeout_secs),
+        ] {
+            if value == 0 {
+                problems.push(format!("imap.{key} = 0; set it to at least 1"));
+            }
+        }
+    }
+}
+
 /// The 1-based line number of byte `offset` in `text`.
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
@@ -582,7 +661,7 @@ mod tests {
         assert_eq!(present, expected);
         assert_eq!(
             expected.len(),
-            25,
+            29,
             "a new key needs a documented line in DEFAULT_TOML"
         );
         // Each key line is preceded by a comment that states its default.

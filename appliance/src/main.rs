@@ -5,6 +5,7 @@ mod clock;
 mod config;
 mod delivery;
 mod directory;
+mod imap;
 mod offline;
 mod runtime;
 mod segments;

@@ -24,6 +24,7 @@ use treehouse_core::store::{Op, ShardConfig};
 use crate::config::Config;
 use crate::delivery;
 use crate::directory::Directory;
+use crate::imap;
 use crate::shard::{Outcome, OwnedShard, ShardLimits, TempFail};
 
 /// Messages between executors: a change for a shard's owner, or the owner's answer.
@@ -37,6 +38,12 @@ pub enum MeshMsg {
     },
     /// The outcome of request `id`.
     Done { id: u64, outcome: Outcome },
+    /// Continue a logged-in IMAP session here, on the owner of its account's shard.
+    AdoptImap {
+        socket: std::net::TcpStream,
+        session: Box<treehouse_core::imap::Session>,
+        account: String,
+    },
 }
 
 /// Messages in flight per mesh channel before senders wait.
@@ -159,13 +166,15 @@ pub struct Executor {
     /// Shard placement.
     pub layout: Arc<Layout>,
     /// The account directory, reloaded when its files change.
-    pub directory: RefCell<Directory>,
+    pub directory: RefCell<Arc<Directory>>,
     owned: HashMap<u32, Rc<OwnedShard>>,
     senders: Senders<MeshMsg>,
     waiting: RefCell<HashMap<u64, LocalSender<Outcome>>>,
     next_id: Cell<u64>,
-    /// Open client connections on this executor.
+    /// Open SMTP and LMTP connections on this executor.
     pub connections: Cell<usize>,
+    /// Open IMAP connections on this executor.
+    pub imap_connections: Cell<usize>,
     /// Task queue for client sessions and deliveries.
     pub delivery_queue: TaskQueueHandle,
 }
@@ -207,8 +216,42 @@ impl Executor {
         }
     }
 
+    /// The shard this executor owns, if it owns it.
+    pub fn owned_shard(&self, shard: u32) -> Option<Rc<OwnedShard>> {
+        self.owned.get(&shard).cloned()
+    }
+
+    /// Sends a logged-in IMAP session to the executor that owns its account's shard.
+    pub async fn adopt_elsewhere(
+        &self,
+        owner: usize,
+        socket: std::net::TcpStream,
+        session: treehouse_core::imap::Session,
+        account: String,
+    ) -> std::io::Result<()> {
+        let msg = MeshMsg::AdoptImap {
+            socket,
+            session: Box::new(session),
+            account,
+        };
+        self.senders
+            .send_to(owner, msg)
+            .await
+            .map_err(|_| std::io::Error::other(format!("executor {owner} cannot be reached")))
+    }
+
     fn on_mesh_message(self: &Rc<Self>, msg: MeshMsg) {
         match msg {
+            MeshMsg::AdoptImap {
+                socket,
+                session,
+                account,
+            } => {
+                let _ = spawn(
+                    self.delivery_queue,
+                    imap::adopt(self.clone(), socket, *session, account),
+                );
+            }
             MeshMsg::Apply {
                 origin,
                 id,
@@ -264,7 +307,7 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
     let _lock = lock_store(&config)?;
     let executors = config.executor_count();
     for (protocol, addrs) in config.listen.by_protocol() {
-        if !addrs.is_empty() && !matches!(protocol, "smtp" | "lmtp") {
+        if !addrs.is_empty() && !matches!(protocol, "smtp" | "lmtp" | "imap") {
             eprintln!(
                 "treehouse: listen.{protocol} is set but this release does not serve {protocol} yet; ignoring it"
             );
@@ -300,7 +343,6 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
                 directory.clone(),
             );
             async move {
-                let directory = (*directory).clone();
                 match start_executor(config, layout, mesh, directory).await {
                     Ok(ex) => {
                         let _ = report.send(Startup::Ready);
@@ -341,7 +383,7 @@ async fn start_executor(
     config: Arc<Config>,
     layout: Arc<Layout>,
     mesh: MeshBuilder<MeshMsg, glommio::channels::channel_mesh::Full>,
-    directory: Directory,
+    directory: Arc<Directory>,
 ) -> Result<Rc<Executor>, String> {
     let (senders, mut receivers) = mesh
         .join()
@@ -384,6 +426,7 @@ async fn start_executor(
         waiting: RefCell::new(HashMap::new()),
         next_id: Cell::new(0),
         connections: Cell::new(0),
+        imap_connections: Cell::new(0),
         delivery_queue,
     });
     for (_, stream) in receivers.streams() {
@@ -395,6 +438,9 @@ async fn start_executor(
         })?;
     }
     let listen = &config.listen;
+    for addr in &listen.imap {
+        listen_imap(&ex, *addr)?;
+    }
     for (addrs, mode) in [
         (&listen.smtp, delivery::Mode::Smtp),
         (&listen.lmtp, delivery::Mode::Lmtp),
@@ -438,6 +484,29 @@ fn listen_on(ex: &Rc<Executor>, addr: SocketAddr, mode: delivery::Mode) -> Resul
     })
 }
 
+fn listen_imap(ex: &Rc<Executor>, addr: SocketAddr) -> Result<(), String> {
+    let listener = TcpListener::bind(addr).map_err(|e| {
+        format!("cannot listen on {addr} (IMAP): {e}; choose another address with --listen")
+    })?;
+    let ex2 = ex.clone();
+    spawn(ex.delivery_queue, async move {
+        loop {
+            match listener.accept().await {
+                Ok(stream) => {
+                    let _ = spawn(
+                        ex2.delivery_queue,
+                        imap::serve_connection(ex2.clone(), stream),
+                    );
+                }
+                Err(e) => {
+                    eprintln!("treehouse: accept on {addr} failed: {e}");
+                    glommio::timer::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    })
+}
+
 async fn reload_directory(ex: Rc<Executor>) {
     loop {
         glommio::timer::sleep(DIRECTORY_RELOAD_INTERVAL).await;
@@ -446,7 +515,7 @@ async fn reload_directory(ex: Rc<Executor>) {
         }
         let fresh = ex.directory.borrow().reload();
         match fresh {
-            Ok(fresh) => *ex.directory.borrow_mut() = fresh,
+            Ok(fresh) => *ex.directory.borrow_mut() = Arc::new(fresh),
             Err(e) => eprintln!("treehouse: directory not reloaded, keeping the previous one: {e}"),
         }
     }

@@ -49,6 +49,8 @@ pub struct OwnedShard {
     kick: LocalSender<()>,
     checkpointing: Cell<bool>,
     background: TaskQueueHandle,
+    reader: RefCell<SegmentFiles>,
+    watchers: RefCell<Vec<LocalSender<()>>>,
 }
 
 impl OwnedShard {
@@ -62,6 +64,8 @@ impl OwnedShard {
         background: TaskQueueHandle,
     ) -> Result<Rc<OwnedShard>, String> {
         let shard = recover(id, dir, cfg)?;
+        let reader = SegmentFiles::open(dir, cfg.segment_size_bytes)
+            .map_err(|e| format!("shard {id} in {}: cannot open segments: {e}", dir.display()))?;
         let segments = DmaSegments::open(dir, cfg.segment_size_bytes)
             .await
             .map_err(|e| format!("shard {id} in {}: cannot open segments: {e}", dir.display()))?;
@@ -75,7 +79,10 @@ impl OwnedShard {
             kick,
             checkpointing: Cell::new(false),
             background,
+            reader: RefCell::new(reader),
+            watchers: RefCell::new(Vec::new()),
         });
+        owned.prepare_ahead(&segments);
         glommio::spawn_local_into(run_flusher(owned.clone(), segments, kicked), delivery)
             .map_err(|e| format!("shard {id}: cannot start its flusher: {e}"))?
             .detach();
@@ -84,14 +91,39 @@ impl OwnedShard {
 
     /// Stages `op` and waits, at most `durable_wait`, until it is on stable storage.
     pub async fn apply(&self, op: Op) -> Outcome {
+        let mut outcomes = self.apply_many(vec![op]).await;
+        outcomes.pop().unwrap_or(Ok(()))
+    }
+
+    /// Stages every op in order and waits once for the last: durability follows ticket
+    /// order, so one wait covers the whole group. A refused op fails alone.
+    pub async fn apply_many(&self, ops: Vec<Op>) -> Vec<Outcome> {
         if self.waiters.borrow().len() >= self.limits.queue_depth_max {
-            return Err(self.fail(452, "4.3.1", "has too many deliveries waiting for the disk"));
+            let busy = self.fail(452, "4.3.1", "has too many changes waiting for the disk");
+            return ops.iter().map(|_| Err(busy.clone())).collect();
         }
-        let staged = self.shard.borrow_mut().stage(op);
-        let staged =
-            staged.map_err(|e| self.fail(451, "4.3.0", &format!("refused the change: {e}")))?;
+        let mut staged = Vec::with_capacity(ops.len());
+        let mut last_ticket = None;
+        for op in ops {
+            let result = self.shard.borrow_mut().stage(op);
+            staged.push(match result {
+                Ok(s) => {
+                    last_ticket = Some(s.ticket);
+                    Ok(())
+                }
+                Err(e) => Err(self.fail(451, "4.3.0", &format!("refused the change: {e}"))),
+            });
+        }
+        let Some(ticket) = last_ticket else {
+            return staged;
+        };
+        let waited = self.wait_durable(ticket).await;
+        staged.into_iter().map(|s| s.and(waited.clone())).collect()
+    }
+
+    async fn wait_durable(&self, ticket: u64) -> Outcome {
         let (done, wait) = local_channel::new_bounded(1);
-        self.waiters.borrow_mut().insert(staged.ticket, done);
+        self.waiters.borrow_mut().insert(ticket, done);
         let _ = self.kick.try_send(());
         let waited =
             glommio::timer::timeout(self.limits.durable_wait, async { Ok(wait.recv().await) })
@@ -100,7 +132,7 @@ impl OwnedShard {
             Ok(Some(outcome)) => outcome,
             Ok(None) => Err(self.fail(451, "4.3.0", "stopped before the change was durable")),
             Err(_) => {
-                self.waiters.borrow_mut().remove(&staged.ticket);
+                self.waiters.borrow_mut().remove(&ticket);
                 Err(self.fail(
                     451,
                     "4.3.0",
@@ -111,6 +143,36 @@ impl OwnedShard {
                 ))
             }
         }
+    }
+
+    /// A channel that gets a wake-up after each durable change to this shard.
+    pub fn watch(&self) -> LocalReceiver<()> {
+        let (wake, woken) = local_channel::new_bounded(1);
+        self.watchers.borrow_mut().push(wake);
+        woken
+    }
+
+    /// The shard's durable state, borrowed for reading.
+    pub fn state(&self) -> std::cell::Ref<'_, Shard> {
+        self.shard.borrow()
+    }
+
+    /// Reads a message body from the log (a blocking O_DIRECT read on this executor).
+    pub fn read_body(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uid: treehouse_core::store::Uid,
+    ) -> Result<Vec<u8>, StoreError> {
+        let mut reader = self.reader.borrow_mut();
+        if let Err(e) = reader.refresh() {
+            return Err(StoreError::Io {
+                detail: e.to_string(),
+            });
+        }
+        self.shard
+            .borrow()
+            .read_body(&mut *reader, account, mailbox, uid)
     }
 
     fn fail(&self, code: u16, enhanced: &'static str, what: &str) -> TempFail {
@@ -147,10 +209,30 @@ impl OwnedShard {
                 )
             }
         };
+        if result.is_ok() {
+            // Sessions watching the shard (IMAP IDLE) look for what changed.
+            self.watchers.borrow_mut().retain(|w| match w.try_send(()) {
+                Ok(()) => true,
+                // A wake-up is already pending.
+                Err(glommio::GlommioError::WouldBlock(_)) => true,
+                // The session is gone.
+                Err(_) => false,
+            });
+        }
         let mut waiters = self.waiters.borrow_mut();
         let later = waiters.split_off(&(through + 1));
         for (_, done) in std::mem::replace(&mut *waiters, later) {
             let _ = done.try_send(result.clone());
+        }
+    }
+
+    /// Zero-fills the next segment in the background queue when the log nears its end.
+    fn prepare_ahead(&self, segments: &DmaSegments) {
+        let log_end = self.shard.borrow().log_end_offset();
+        if let Some(task) = segments.prepare_ahead(log_end)
+            && let Ok(task) = glommio::spawn_local_into(task, self.background)
+        {
+            task.detach();
         }
     }
 
@@ -220,6 +302,7 @@ async fn run_flusher(owned: Rc<OwnedShard>, mut segments: DmaSegments, kicked: L
             let outcome = owned.shard.borrow_mut().finish_flush(written);
             owned.settle(outcome);
             owned.maybe_checkpoint();
+            owned.prepare_ahead(&segments);
         }
     }
 }

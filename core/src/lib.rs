@@ -4,6 +4,7 @@
 
 pub mod address;
 pub mod disk;
+pub mod imap;
 pub mod message;
 pub mod smtp;
 pub mod store;

@@ -27,8 +27,9 @@
 //! `kind: u8 | head_len: u32 | body_len: u64 | head | body`, where the head is the
 //! postcard encoding of the kind's fields and only an append carries a body (the raw
 //! message). Kinds: 1 create mailbox, 2 delete mailbox, 3 rename mailbox, 4 append,
-//! 5 set flags, 6 expunge. Every record names its mailbox's UIDVALIDITY and carries the
-//! UID and MODSEQ assigned at staging, so replay reproduces them exactly. Sequence
+//! 5 set flags, 6 expunge, 7 subscribe or unsubscribe. Every record of a mailbox change
+//! names its mailbox's UIDVALIDITY and carries the UID and MODSEQ assigned at staging, so
+//! replay reproduces them exactly. Sequence
 //! numbers count records, start at 0 and are contiguous across batches. One staged
 //! [`Op`] becomes one to three records that always share a batch.
 //!
@@ -170,6 +171,10 @@ pub enum Op {
         uid: Uid,
         flags: Vec<String>,
     },
+    /// Adds a name to the account's subscriptions (the account must exist; the mailbox need not).
+    Subscribe { account: String, name: String },
+    /// Removes a name from the account's subscriptions.
+    Unsubscribe { account: String, name: String },
     /// Removes messages; UIDs not present are ignored, but at least one must be.
     Expunge {
         account: String,

@@ -312,6 +312,9 @@ fn accepts(model: &Model, op: &Op) -> bool {
             uids,
         } => mailbox(model, account, name)
             .is_some_and(|m| uids.iter().any(|u| m.messages.contains_key(u))),
+        Op::Subscribe { account, .. } | Op::Unsubscribe { account, .. } => {
+            model.contains_key(account)
+        }
     }
 }
 
@@ -662,6 +665,9 @@ impl World {
                     uids,
                     modseq,
                 }
+            }
+            Op::Subscribe { .. } | Op::Unsubscribe { .. } => {
+                panic!("the model never stages subscriptions: {op:?}")
             }
         }
     }

@@ -4,7 +4,7 @@ import os
 import subprocess
 import unittest
 
-from harness import Server, strip_received
+from harness import Server, shard_of, strip_received
 
 DOMAIN = "example.test"
 
@@ -71,10 +71,9 @@ class AdminTest(unittest.TestCase):
             self.assertEqual(text.count(b"\nFrom MAILER-DAEMON ") + text.startswith(b"From MAILER-DAEMON "),
                              len(maildir))
             self.assertIn(b"\n>From the start", text)
-            # Flip one byte inside the first batch of a shard with data: fsck must name it.
-            store = os.path.join(self.server.data_dir, "store")
-            segment = next(os.path.join(store, d, "segment-000000") for d in sorted(os.listdir(store))
-                           if os.path.exists(os.path.join(store, d, "segment-000000")))
+            # Flip one byte inside the first of dave's several batches: fsck must name it.
+            shard = shard_of(f"dave@{DOMAIN}", self.server.shards)
+            segment = os.path.join(self.server.data_dir, "store", f"shard-{shard:04}", "segment-000000")
             with open(segment, "r+b") as f:
                 f.seek(100)
                 byte = f.read(1)

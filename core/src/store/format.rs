@@ -165,6 +165,14 @@ pub(crate) struct ExpungeRec {
     pub modseq: ModSeq,
 }
 
+/// A mailbox name is added to or removed from an account's subscriptions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SubscribeRec {
+    pub account: String,
+    pub name: String,
+    pub subscribed: bool,
+}
+
 /// One logged change, as replay applies it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Record {
@@ -174,6 +182,7 @@ pub(crate) enum Record {
     Append(AppendRec),
     Flags(FlagsRec),
     Expunge(ExpungeRec),
+    Subscribe(SubscribeRec),
 }
 
 impl Record {
@@ -185,6 +194,7 @@ impl Record {
             Record::Append(_) => 4,
             Record::Flags(_) => 5,
             Record::Expunge(_) => 6,
+            Record::Subscribe(_) => 7,
         }
     }
 
@@ -196,6 +206,7 @@ impl Record {
             Record::Append(r) => postcard::to_allocvec(r),
             Record::Flags(r) => postcard::to_allocvec(r),
             Record::Expunge(r) => postcard::to_allocvec(r),
+            Record::Subscribe(r) => postcard::to_allocvec(r),
         };
         head.expect("in-memory records always serialize")
     }
@@ -208,6 +219,7 @@ impl Record {
             4 => postcard::from_bytes(head).map(Record::Append),
             5 => postcard::from_bytes(head).map(Record::Flags),
             6 => postcard::from_bytes(head).map(Record::Expunge),
+            7 => postcard::from_bytes(head).map(Record::Subscribe),
             other => return Err(format!("unknown record kind {other}")),
         };
         record.map_err(|e| format!("record kind {kind} does not decode: {e}"))

@@ -1,11 +1,13 @@
 //! The durable index (what replay builds and readers see) and how records change it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::format::{AppendRec, CreateRec, DeleteRec, ExpungeRec, FlagsRec, Record, RenameRec};
+use super::format::{
+    AppendRec, CreateRec, DeleteRec, ExpungeRec, FlagsRec, Record, RenameRec, SubscribeRec,
+};
 use super::{ModSeq, Uid};
 
 /// UIDNEXT of a new mailbox.
@@ -18,6 +20,8 @@ pub(crate) const FIRST_MODSEQ: ModSeq = 1;
 pub struct Account {
     /// Mailboxes by name; every account has an `INBOX`.
     pub mailboxes: BTreeMap<String, Mailbox>,
+    /// Subscribed mailbox names (IMAP SUBSCRIBE); a name need not exist as a mailbox.
+    pub subscriptions: BTreeSet<String>,
 }
 
 /// A mailbox's IMAP state: identity, counters and messages by UID.
@@ -123,6 +127,7 @@ impl Index {
             Record::Append(r) => self.append(r, body),
             Record::Flags(r) => self.set_flags(r),
             Record::Expunge(r) => self.expunge(r),
+            Record::Subscribe(r) => self.subscribe(r),
         }
     }
 
@@ -247,6 +252,18 @@ impl Index {
         mailbox.bump_modseq(r.modseq)?;
         for uid in &r.uids {
             mailbox.messages.remove(uid);
+        }
+        Ok(())
+    }
+
+    fn subscribe(&mut self, r: &SubscribeRec) -> Result<(), ApplyError> {
+        let Some(account) = self.accounts.get_mut(&r.account) else {
+            return Err(ApplyError::Mismatch(format!("no account {}", r.account)));
+        };
+        if r.subscribed {
+            account.subscriptions.insert(r.name.clone());
+        } else {
+            account.subscriptions.remove(&r.name);
         }
         Ok(())
     }

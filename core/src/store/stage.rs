@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::format::{
     AppendRec, CreateRec, DeleteRec, ExpungeRec, FlagsRec, RECORD_HEADER_BYTES, Record, RenameRec,
+    SubscribeRec,
 };
 use super::index::{FIRST_MODSEQ, FIRST_UID, Index};
 use super::{INBOX, ModSeq, Op, StoreError, Uid};
@@ -164,6 +165,12 @@ impl Head {
                 mailbox,
                 uids,
             } => self.plan_expunge(account, normalize_mailbox(&mailbox), uids),
+            Op::Subscribe { account, name } => {
+                self.plan_subscribe(account, normalize_mailbox(&name), true)
+            }
+            Op::Unsubscribe { account, name } => {
+                self.plan_subscribe(account, normalize_mailbox(&name), false)
+            }
         }
     }
 
@@ -233,6 +240,7 @@ impl Head {
                 assert!(gone.is_some(), "staged a delete of an absent mailbox");
             }
             Record::Rename(r) => self.apply_rename(r),
+            Record::Subscribe(_) => {}
             Record::Append(r) => {
                 let m = self.staged_mailbox(&r.account, &r.mailbox);
                 assert!(r.uid >= m.uid_next, "UIDs must strictly ascend");
@@ -446,6 +454,31 @@ impl Head {
     }
 }
 
+impl Head {
+    fn plan_subscribe(
+        &mut self,
+        account: String,
+        name: String,
+        subscribed: bool,
+    ) -> Result<Plan, StoreError> {
+        check_name(&name)?;
+        if !self.accounts.contains_key(&account) {
+            return Err(StoreError::NoSuchMailbox {
+                account,
+                mailbox: INBOX.to_string(),
+            });
+        }
+        let record = Record::Subscribe(SubscribeRec {
+            account,
+            name,
+            subscribed,
+        });
+        let mut records = Vec::new();
+        self.push(record, &mut records);
+        Ok(plan_of(records, None, None))
+    }
+}
+
 fn plan_of(records: Vec<Record>, uidvalidity: Option<u32>, modseq: Option<ModSeq>) -> Plan {
     Plan {
         records,
@@ -534,6 +567,9 @@ pub(crate) fn encoded_bytes_bound(op: &Op) -> usize {
             (strings(&[account, name, INBOX]), 0)
         }
         Op::RenameMailbox { account, from, to } => (strings(&[account, from, to]), 0),
+        Op::Subscribe { account, name } | Op::Unsubscribe { account, name } => {
+            (strings(&[account, name]), 0)
+        }
         Op::SetFlags {
             account,
             mailbox,

@@ -728,3 +728,45 @@ fn invalid_configuration_is_refused() {
     ));
     assert!(!fsck(&mut disk, None, bad).is_clean());
 }
+
+#[test]
+fn subscriptions_persist_through_replay_and_checkpoint() {
+    let mut disk = new_disk(21);
+    let (mut shard, _) = open(&mut disk, None);
+    let sub = |name: &str| Op::Subscribe {
+        account: "alice".into(),
+        name: name.into(),
+    };
+    assert!(matches!(
+        shard.stage(sub("Lists")),
+        Err(StoreError::NoSuchMailbox { .. })
+    ));
+    stage(&mut shard, append("alice", INBOX, b"one"));
+    stage(&mut shard, sub("Lists"));
+    stage(&mut shard, sub("inbox"));
+    stage(&mut shard, sub("Gone"));
+    stage(
+        &mut shard,
+        Op::Unsubscribe {
+            account: "alice".into(),
+            name: "Gone".into(),
+        },
+    );
+    assert!(matches!(
+        shard.stage(sub("bad\u{7}name")),
+        Err(StoreError::InvalidName { .. })
+    ));
+    while flush(&mut shard, &mut disk).is_some() {}
+    let subscribed = |shard: &Shard| -> Vec<String> {
+        shard
+            .account("alice")
+            .map(|a| a.subscriptions.iter().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(subscribed(&shard), ["INBOX", "Lists"]);
+    let checkpoint = shard.checkpoint();
+    let (replayed, _) = open(&mut disk, None);
+    assert_eq!(subscribed(&replayed), ["INBOX", "Lists"]);
+    let (restored, _) = open(&mut disk, Some(&checkpoint));
+    assert_eq!(subscribed(&restored), ["INBOX", "Lists"]);
+}

@@ -1,0 +1,279 @@
+//! IMAP connections: drives the core's IMAP session over a socket. Before login a
+//! session runs on whichever executor accepted it; after login it moves, with the bytes
+//! it already buffered, to the executor that owns the account's shard, so that every
+//! later command reads and writes that shard core-locally.
+
+use std::cell::Ref;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use treehouse_core::address::shard_of;
+use treehouse_core::imap::{Action, Mailstore, Session, SessionConfig, Step};
+use treehouse_core::store::{self, Shard, StoreError};
+
+use crate::runtime::Executor;
+use crate::shard::OwnedShard;
+
+/// Bytes read from a socket at a time.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// A logged-in session's window on its shard, valid while no change is awaited.
+struct View<'a> {
+    owned: &'a OwnedShard,
+    state: Ref<'a, Shard>,
+    account: &'a str,
+}
+
+impl Mailstore for View<'_> {
+    fn shard(&self) -> &Shard {
+        &self.state
+    }
+
+    fn read_body(&mut self, mailbox: &str, uid: store::Uid) -> Result<Vec<u8>, StoreError> {
+        self.owned.read_body(self.account, mailbox, uid)
+    }
+
+    fn now_unix_s(&self) -> i64 {
+        crate::clock::unix_now_secs()
+    }
+}
+
+/// The shard a logged-in session works on, and the account it works as.
+struct Home {
+    owned: Rc<OwnedShard>,
+    account: String,
+}
+
+impl Home {
+    fn view(&self) -> View<'_> {
+        View {
+            owned: &self.owned,
+            state: self.owned.state(),
+            account: &self.account,
+        }
+    }
+}
+
+/// The session settings from the configuration.
+pub fn session_config(ex: &Executor) -> SessionConfig {
+    let imap = &ex.config.imap;
+    SessionConfig {
+        line_max_bytes: imap.max_line_bytes,
+        literal_max_bytes: imap.max_literal_bytes,
+        idle_timeout: Duration::from_secs(imap.idle_timeout_secs),
+        ..SessionConfig::default()
+    }
+}
+
+/// Serves a new IMAP connection from its greeting on.
+pub async fn serve_connection(ex: Rc<Executor>, mut stream: TcpStream) {
+    let per_executor_max = ex
+        .config
+        .imap
+        .max_connections
+        .div_ceil(ex.layout.executors)
+        .max(1);
+    if ex.imap_connections.get() >= per_executor_max {
+        let _ = stream
+            .write_all(b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n")
+            .await;
+        return;
+    }
+    let session = Session::new(session_config(&ex));
+    let greeting = Step {
+        reply: session.greeting(),
+        action: None,
+    };
+    run(ex, stream, session, None, greeting).await;
+}
+
+/// Continues a session handed over by another executor after its login.
+pub async fn adopt(
+    ex: Rc<Executor>,
+    socket: std::net::TcpStream,
+    mut session: Session,
+    account: String,
+) {
+    let mut stream = TcpStream::from(socket2::Socket::from(socket));
+    let shard = shard_of(&account, ex.layout.shard_count);
+    let Some(owned) = ex.owned_shard(shard) else {
+        let _ = stream
+            .write_all(b"* BYE [UNAVAILABLE] Mailbox shard not found\r\n")
+            .await;
+        return;
+    };
+    let home = Home {
+        owned,
+        account: account.clone(),
+    };
+    let step = {
+        let mut view = home.view();
+        session.authenticated(Some(account), Some(&mut view))
+    };
+    run(ex, stream, session, Some(home), step).await;
+}
+
+async fn run(
+    ex: Rc<Executor>,
+    mut stream: TcpStream,
+    mut session: Session,
+    mut home: Option<Home>,
+    step: Step,
+) {
+    ex.imap_connections.set(ex.imap_connections.get() + 1);
+    let handed_off = match converse(&ex, &mut stream, &mut session, &mut home, step).await {
+        Ok(Ending::Closed) => false,
+        Ok(Ending::HandOff { owner, account }) => {
+            match hand_off(&ex, &stream, owner, session, account).await {
+                Ok(()) => true,
+                Err(e) => {
+                    eprintln!(
+                        "treehouse: IMAP session could not move to its shard's executor: {e}"
+                    );
+                    false
+                }
+            }
+        }
+        Err(e) => {
+            if !matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+            ) {
+                eprintln!("treehouse: IMAP connection ended: {e}");
+            }
+            false
+        }
+    };
+    if !handed_off {
+        let _ = stream.close().await;
+    }
+    ex.imap_connections.set(ex.imap_connections.get() - 1);
+}
+
+/// How a conversation on this executor ended.
+enum Ending {
+    /// The client logged out, timed out or went away.
+    Closed,
+    /// The client logged in as an account whose shard another executor owns.
+    HandOff { owner: usize, account: String },
+}
+
+/// What woke an idling session.
+enum Wake {
+    Read(io::Result<usize>),
+    Changed,
+}
+
+async fn converse(
+    ex: &Rc<Executor>,
+    stream: &mut TcpStream,
+    session: &mut Session,
+    home: &mut Option<Home>,
+    mut step: Step,
+) -> io::Result<Ending> {
+    let _ = stream.set_nodelay(true);
+    stream.set_read_timeout(Some(session.idle_timeout()))?;
+    stream.set_write_timeout(Some(session.idle_timeout()))?;
+    let mut watch = home.as_ref().map(|h| h.owned.watch());
+    let mut buf = vec![0u8; READ_CHUNK_BYTES];
+    loop {
+        loop {
+            if !step.reply.is_empty() {
+                stream.write_all(&step.reply).await?;
+            }
+            step = match step.action.take() {
+                None => break,
+                Some(Action::Close) => return Ok(Ending::Closed),
+                Some(Action::Authenticate { login, password }) => {
+                    let directory = ex.directory.borrow().clone();
+                    let account = glommio::executor()
+                        .spawn_blocking(move || directory.authenticate(&login, &password))
+                        .await;
+                    let Some(account) = account else {
+                        step = session.authenticated(None, None);
+                        continue;
+                    };
+                    let owner = ex.layout.owner(shard_of(&account, ex.layout.shard_count));
+                    if owner != ex.me {
+                        return Ok(Ending::HandOff { owner, account });
+                    }
+                    let Some(owned) = ex.owned_shard(shard_of(&account, ex.layout.shard_count))
+                    else {
+                        return Ok(Ending::Closed);
+                    };
+                    let found = home.insert(Home {
+                        owned,
+                        account: account.clone(),
+                    });
+                    watch = Some(found.owned.watch());
+                    let mut view = found.view();
+                    session.authenticated(Some(account), Some(&mut view))
+                }
+                Some(Action::Apply(ops)) => {
+                    let Some(found) = home.as_ref() else {
+                        return Ok(Ending::Closed);
+                    };
+                    let outcomes = found.owned.apply_many(ops).await;
+                    let results = outcomes
+                        .into_iter()
+                        .map(|o| o.map_err(|f| f.text))
+                        .collect();
+                    let mut view = found.view();
+                    session.applied(results, &mut view)
+                }
+            };
+        }
+        // A logged-in session also wakes on its shard's changes; `poll` answers only
+        // while the client idles.
+        let wake = match &watch {
+            Some(changes) => {
+                futures_lite::future::or(async { Wake::Read(stream.read(&mut buf).await) }, async {
+                    let _ = changes.recv().await;
+                    Wake::Changed
+                })
+                .await
+            }
+            None => Wake::Read(stream.read(&mut buf).await),
+        };
+        step = match wake {
+            Wake::Changed => match home.as_ref() {
+                Some(found) => Step {
+                    reply: session.poll(&mut found.view()),
+                    action: None,
+                },
+                None => Step::default(),
+            },
+            Wake::Read(Ok(0)) => return Ok(Ending::Closed),
+            Wake::Read(Ok(n)) => match home.as_ref() {
+                Some(found) => session.feed(&buf[..n], Some(&mut found.view())),
+                None => session.feed(&buf[..n], None),
+            },
+            Wake::Read(Err(e)) if e.kind() == io::ErrorKind::TimedOut => {
+                let _ = stream
+                    .write_all(b"* BYE Autologout; idle for too long\r\n")
+                    .await;
+                return Ok(Ending::Closed);
+            }
+            Wake::Read(Err(e)) => return Err(e),
+        };
+    }
+}
+
+/// Sends the socket and the session (with its buffered input) to `owner`.
+async fn hand_off(
+    ex: &Rc<Executor>,
+    stream: &TcpStream,
+    owner: usize,
+    session: Session,
+    account: String,
+) -> io::Result<()> {
+    // SAFETY: `stream` owns this descriptor and keeps it open for the whole borrow;
+    // the borrow only lives long enough to duplicate it.
+    let fd: OwnedFd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) }.try_clone_to_owned()?;
+    let socket = std::net::TcpStream::from(fd);
+    ex.adopt_elsewhere(owner, socket, session, account).await
+}

@@ -1,0 +1,118 @@
+//! IMAP4rev1 server sessions as state machines without I/O: bytes in, response bytes and
+//! storage requests out. Parsing and encoding use imap-codec; the durable index of the
+//! account's shard is the truth every session diffs its own view against.
+//!
+//! # Driving a session
+//!
+//! - Send [`Session::greeting`] when the connection opens.
+//! - Pass every byte read to [`Session::feed`] (with the [`Mailstore`] once the session is
+//!   authenticated), send [`Step::reply`], then answer [`Step::action`]:
+//!   [`Action::Authenticate`] with [`Session::authenticated`], [`Action::Apply`] with
+//!   [`Session::applied`] once every op is durable or failed, [`Action::Close`] by closing
+//!   after the reply. Each answer returns another [`Step`] to handle the same way.
+//! - While an action is pending the session answers nothing and only buffers input; the
+//!   runtime should stop reading until it has answered.
+//! - While the client idles, call [`Session::poll`] whenever the shard may have changed.
+//!
+//! # Exactness
+//!
+//! A selected session keeps its own list of UIDs by sequence number and the MODSEQ it last
+//! reported for each message. It compares that view with the durable index only where
+//! RFC 3501 §7.4.1 and RFC 9051 §7.5.1 allow: flag changes and new messages after any
+//! command; expunges (EXPUNGE, or VANISHED once QRESYNC is enabled) only during NOOP,
+//! CHECK, IDLE, EXPUNGE, MOVE, CREATE, DELETE, RENAME, SUBSCRIBE and UID commands, never
+//! during FETCH, STORE or SEARCH by sequence number. Messages expunged meanwhile keep their sequence
+//! number until then, and FETCH of them answers `OK [EXPUNGEISSUED]`.
+
+pub mod fetch;
+pub mod names;
+pub mod search;
+mod session;
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+pub use session::Session;
+
+use crate::store;
+
+/// What the session needs from the runtime while authenticated (on the owner executor).
+pub trait Mailstore {
+    /// The durable index of the shard holding the logged-in account.
+    fn shard(&self) -> &store::Shard;
+    /// Reads one message's whole body (blocking read on the owner executor).
+    fn read_body(&mut self, mailbox: &str, uid: store::Uid) -> Result<Vec<u8>, store::StoreError>;
+    /// The current time in unix seconds, for the INTERNALDATE of an APPEND without one
+    /// (the core reads no clock; the runtime supplies it).
+    fn now_unix_s(&self) -> i64;
+}
+
+/// Limits and names one session runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Longest command line (without literals), in bytes.
+    pub line_max_bytes: u32,
+    /// Largest literal (and so the APPENDLIMIT), in bytes.
+    pub literal_max_bytes: u32,
+    /// Longest mailbox name, in bytes of UTF-8.
+    pub mailbox_name_max_bytes: usize,
+    /// Most hierarchy levels in a mailbox name.
+    pub mailbox_depth_max: usize,
+    /// Most message bytes one COPY, MOVE or RENAME INBOX may copy at once.
+    pub copy_max_bytes: u64,
+    /// How long a client may stay silent (also while idling).
+    pub idle_timeout: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            line_max_bytes: 64 * 1024,
+            literal_max_bytes: 50 * 1024 * 1024,
+            mailbox_name_max_bytes: 512,
+            mailbox_depth_max: 16,
+            copy_max_bytes: 256 * 1024 * 1024,
+            idle_timeout: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// What one call into the session produced.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Step {
+    /// Bytes to send to the client, in order.
+    pub reply: Vec<u8>,
+    /// A request for the runtime; the session buffers input until it is answered.
+    pub action: Option<Action>,
+}
+
+/// A request the session makes of the runtime.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Verify these credentials, then call [`Session::authenticated`].
+    Authenticate {
+        /// The login name as the client sent it.
+        login: String,
+        /// The password as the client sent it.
+        password: String,
+    },
+    /// Stage these ops in order and, once each is durable or failed, call [`Session::applied`].
+    Apply(Vec<store::Op>),
+    /// Close the connection after sending the reply.
+    Close,
+}
+
+/// Shows the request, never the password.
+impl std::fmt::Debug for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Authenticate { login, .. } => f
+                .debug_struct("Authenticate")
+                .field("login", login)
+                .finish_non_exhaustive(),
+            Action::Apply(ops) => f.debug_tuple("Apply").field(&ops.len()).finish(),
+            Action::Close => f.write_str("Close"),
+        }
+    }
+}

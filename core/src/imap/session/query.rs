@@ -1,0 +1,295 @@
+//! FETCH and SEARCH on the selected mailbox.
+
+use super::selected::{has_flag, new_flags, one_line, vanished};
+use super::*;
+
+impl Session {
+    pub(super) fn fetch(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        body: CommandBody<'static>,
+    ) -> Option<Action> {
+        let tag = ctx.tag.clone();
+        let CommandBody::Fetch {
+            sequence_set,
+            macro_or_item_names,
+            uid,
+            ..
+        } = &body
+        else {
+            return None;
+        };
+        let items = fetch_items(macro_or_item_names, *uid);
+        let read_only = self.selected.as_ref().is_none_or(|s| s.read_only);
+        if !read_only && fetch::sets_seen(&items) {
+            let targets = match self.resolve(sequence_set, *uid) {
+                Ok(t) => t,
+                Err(()) => {
+                    self.line(&format!("{tag} BAD Invalid message sequence number"));
+                    return None;
+                }
+            };
+            let name = self
+                .selected
+                .as_ref()
+                .map(|s| s.name.clone())
+                .unwrap_or_default();
+            let mut ops = Vec::new();
+            if let Some(m) = ctx.mailbox(&name) {
+                for (_, u) in targets {
+                    if let Some(msg) = m.messages.get(&u)
+                        && !has_flag(msg, "\\Seen")
+                    {
+                        ops.push(Op::SetFlags {
+                            account: ctx.account.clone(),
+                            mailbox: name.clone(),
+                            uid: u,
+                            flags: new_flags(&msg.flags, &["\\Seen".to_string()], StoreType::Add),
+                        });
+                    }
+                }
+            }
+            if !ops.is_empty() {
+                let command = Box::new(Command {
+                    tag: Tag::try_from(tag.clone()).ok()?,
+                    body,
+                });
+                return self.apply(tag, After::Fetch { command }, ops);
+            }
+        }
+        self.fetch_now(&tag, ctx.store, body, false);
+        None
+    }
+
+    pub(super) fn fetch_now(
+        &mut self,
+        tag: &str,
+        store: &mut dyn Mailstore,
+        body: CommandBody<'static>,
+        seen_set: bool,
+    ) {
+        let CommandBody::Fetch {
+            sequence_set,
+            macro_or_item_names,
+            uid,
+            modifiers,
+        } = &body
+        else {
+            return;
+        };
+        let mut items = fetch_items(macro_or_item_names, *uid);
+        let changed_since = modifiers.iter().find_map(|m| match m {
+            FetchModifier::ChangedSince(v) => Some(v.get()),
+            FetchModifier::Vanished => None,
+        });
+        let wants_vanished = modifiers
+            .iter()
+            .any(|m| matches!(m, FetchModifier::Vanished));
+        if wants_vanished && (!self.qresync || !*uid || changed_since.is_none()) {
+            return self.line(&format!(
+                "{tag} BAD VANISHED needs QRESYNC, UID FETCH and CHANGEDSINCE"
+            ));
+        }
+        if changed_since.is_some() && !items.contains(&MessageDataItemName::ModSeq) {
+            items.push(MessageDataItemName::ModSeq);
+        }
+        if items.contains(&MessageDataItemName::ModSeq) {
+            self.condstore = true;
+        }
+        if self.condstore
+            && items.contains(&MessageDataItemName::Flags)
+            && !items.contains(&MessageDataItemName::ModSeq)
+        {
+            items.push(MessageDataItemName::ModSeq);
+        }
+        if seen_set && !items.contains(&MessageDataItemName::Flags) {
+            items.push(MessageDataItemName::Flags);
+        }
+        let targets = match self.resolve(sequence_set, *uid) {
+            Ok(t) => t,
+            Err(()) => return self.line(&format!("{tag} BAD Invalid message sequence number")),
+        };
+        let (Some(account), Some(name)) = (
+            self.account.clone(),
+            self.selected.as_ref().map(|s| s.name.clone()),
+        ) else {
+            return;
+        };
+        if wants_vanished {
+            let largest = self
+                .selected
+                .as_ref()
+                .and_then(|s| s.uids.last().copied())
+                .unwrap_or(0);
+            if let Some(m) = store.shard().mailbox(&account, &name) {
+                let gone = vanished(m, Some(sequence_set), largest);
+                if !gone.is_empty() {
+                    self.line(&format!("* VANISHED (EARLIER) {gone}"));
+                }
+            }
+        }
+        let needs_body = fetch::needs_body(&items);
+        let with_flags = items.contains(&MessageDataItemName::Flags);
+        let mut error = None;
+        let mut expunged = false;
+        for (seq, u) in targets {
+            let Some(msg) = store
+                .shard()
+                .mailbox(&account, &name)
+                .and_then(|m| m.messages.get(&u))
+                .cloned()
+            else {
+                expunged = true;
+                continue;
+            };
+            if changed_since.is_some_and(|c| msg.modseq <= c) {
+                continue;
+            }
+            let raw = if needs_body {
+                match store.read_body(&name, u) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        error = Some(format!("NO [SERVERBUG] {}", one_line(&e.to_string())));
+                        break;
+                    }
+                }
+            } else {
+                None
+            };
+            match fetch::render(&items, nz(seq), &msg, raw.as_deref()) {
+                Ok(rendered) => {
+                    if let Ok(items) = Vec1::try_from(rendered) {
+                        self.data(Data::Fetch {
+                            seq: nz(seq),
+                            items,
+                        });
+                    }
+                    if with_flags && let Some(sel) = self.selected.as_mut() {
+                        sel.known.insert(u, msg.modseq);
+                    }
+                }
+                Err(fetch::FetchError::UnknownCte(cte)) => {
+                    error = Some(format!(
+                        "NO [UNKNOWN-CTE] Unknown Content-Transfer-Encoding {}",
+                        one_line(&cte)
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    error = Some(format!("NO {}", one_line(&e.to_string())));
+                    break;
+                }
+            }
+        }
+        self.sync(store, *uid, *uid);
+        match error {
+            Some(e) => self.line(&format!("{tag} {e}")),
+            None if expunged => self.line(&format!(
+                "{tag} OK [EXPUNGEISSUED] Some messages were expunged meanwhile"
+            )),
+            None => self.line(&format!("{tag} OK FETCH completed")),
+        }
+    }
+}
+
+/// The item names a FETCH asks for; UID FETCH always includes UID.
+pub(super) fn fetch_items(
+    names: &MacroOrMessageDataItemNames<'static>,
+    uid: bool,
+) -> Vec<MessageDataItemName<'static>> {
+    let mut items: Vec<MessageDataItemName<'static>> = match names {
+        MacroOrMessageDataItemNames::Macro(m) => m
+            .expand()
+            .into_iter()
+            .map(IntoStatic::into_static)
+            .collect(),
+        MacroOrMessageDataItemNames::MessageDataItemNames(v) => v.clone(),
+    };
+    if uid && !items.contains(&MessageDataItemName::Uid) {
+        items.insert(0, MessageDataItemName::Uid);
+    }
+    items
+}
+
+/// Whether a search key compares MODSEQ (so the response carries the highest one).
+pub(super) fn uses_modseq(key: &SearchKey<'_>) -> bool {
+    match key {
+        SearchKey::ModSequence { .. } => true,
+        SearchKey::And(keys) => keys.as_ref().iter().any(uses_modseq),
+        SearchKey::Not(key) => uses_modseq(key),
+        SearchKey::Or(left, right) => uses_modseq(left) || uses_modseq(right),
+        _ => false,
+    }
+}
+
+impl Session {
+    pub(super) fn search(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        charset: Option<&str>,
+        criteria: &[SearchKey<'_>],
+        uid: bool,
+    ) {
+        let tag = ctx.tag.clone();
+        if let Some(c) = charset
+            && !c.eq_ignore_ascii_case("UTF-8")
+            && !c.eq_ignore_ascii_case("US-ASCII")
+        {
+            return self.line(&format!(
+                "{tag} NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset"
+            ));
+        }
+        let with_modseq = criteria.iter().any(uses_modseq);
+        if with_modseq {
+            self.condstore = true;
+        }
+        let needs_body = criteria.iter().any(search::needs_body);
+        let Some(sel) = self.selected.as_ref() else {
+            return;
+        };
+        let name = sel.name.clone();
+        let view: Vec<Uid> = sel.uids.clone();
+        let max_uid = view.last().copied().unwrap_or(0);
+        let mut hits = Vec::new();
+        let mut highest = 0;
+        for (i, u) in view.iter().enumerate() {
+            let Some(msg) = ctx.mailbox(&name).and_then(|m| m.messages.get(u)).cloned() else {
+                continue;
+            };
+            let raw = if needs_body {
+                match ctx.store.read_body(&name, *u) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        return self.line(&format!(
+                            "{tag} NO [SERVERBUG] {}",
+                            one_line(&e.to_string())
+                        ));
+                    }
+                }
+            } else {
+                None
+            };
+            let sctx = SearchContext {
+                seq: i as u32 + 1,
+                max_seq: view.len() as u32,
+                max_uid,
+                recent: false,
+            };
+            if criteria
+                .iter()
+                .all(|k| search::matches(k, &sctx, &msg, raw.as_deref()))
+            {
+                hits.push(nz(if uid { *u } else { i as u32 + 1 }));
+                highest = highest.max(msg.modseq);
+            }
+        }
+        let modseq = if with_modseq && !hits.is_empty() {
+            std::num::NonZeroU64::new(highest)
+        } else {
+            None
+        };
+        self.data(Data::Search(hits, modseq));
+        self.sync(ctx.store, uid, uid);
+        self.line(&format!("{tag} OK SEARCH completed"));
+    }
+}

@@ -1,0 +1,1060 @@
+//! Transcript tests of the IMAP session against a real shard on a simulated disk: each
+//! command's exact response bytes, and two sessions on one mailbox.
+
+use super::*;
+use crate::disk::{BLOCK_BYTES, SimDisk};
+use crate::store::{Shard, ShardConfig, StoreError, Uid};
+
+const SEG: u64 = 64 * BLOCK_BYTES as u64;
+const ACCOUNT: &str = "alice";
+const NOW: i64 = 1_700_000_000;
+
+/// One account's shard on a simulated disk.
+struct World {
+    shard: Shard,
+    disk: SimDisk,
+}
+
+impl World {
+    fn new() -> Self {
+        let mut disk = SimDisk::new(7, 256 * SEG, SEG);
+        let cfg = ShardConfig {
+            segment_size_bytes: SEG,
+            flush_batch_max_bytes: 8 * BLOCK_BYTES as u64,
+        };
+        let shard = match Shard::open(&mut disk, None, cfg) {
+            Ok((shard, _)) => shard,
+            Err(e) => panic!("open failed: {e}"),
+        };
+        Self { shard, disk }
+    }
+
+    /// Stages every op, flushes until durable, and reports each op's result.
+    fn apply(&mut self, ops: Vec<store::Op>) -> Vec<Result<(), String>> {
+        let results = ops
+            .into_iter()
+            .map(|op| self.shard.stage(op).map(|_| ()).map_err(|e| e.to_string()))
+            .collect();
+        while let Some(outcome) = store::flush(&mut self.shard, &mut self.disk) {
+            assert!(matches!(outcome, store::FlushOutcome::Durable { .. }));
+        }
+        results
+    }
+}
+
+impl Mailstore for World {
+    fn shard(&self) -> &Shard {
+        &self.shard
+    }
+
+    fn read_body(&mut self, mailbox: &str, uid: Uid) -> Result<Vec<u8>, StoreError> {
+        self.shard.read_body(&mut self.disk, ACCOUNT, mailbox, uid)
+    }
+
+    fn now_unix_s(&self) -> i64 {
+        NOW
+    }
+}
+
+/// A client connection: a session driven the way the runtime drives it.
+struct Client {
+    session: Session,
+    closed: bool,
+}
+
+impl Client {
+    fn new(cfg: SessionConfig) -> Self {
+        Self {
+            session: Session::new(cfg),
+            closed: false,
+        }
+    }
+
+    /// Feeds `input` and runs every action; returns all reply bytes as text.
+    fn send(&mut self, world: &mut World, input: &str) -> String {
+        self.send_bytes(world, input.as_bytes())
+    }
+
+    fn send_bytes(&mut self, world: &mut World, input: &[u8]) -> String {
+        let authed = self.session.account().is_some();
+        let step = if authed {
+            self.session.feed(input, Some(world))
+        } else {
+            self.session.feed(input, None)
+        };
+        self.run(world, step)
+    }
+
+    fn run(&mut self, world: &mut World, mut step: Step) -> String {
+        let mut out = Vec::new();
+        loop {
+            out.extend_from_slice(&step.reply);
+            step = match step.action {
+                None => break,
+                Some(Action::Close) => {
+                    self.closed = true;
+                    break;
+                }
+                Some(Action::Authenticate { login, password }) => {
+                    let account = (login == ACCOUNT && password == "secret").then_some(login);
+                    self.session.authenticated(account, Some(world))
+                }
+                Some(Action::Apply(ops)) => {
+                    let results = world.apply(ops);
+                    self.session.applied(results, world)
+                }
+            };
+        }
+        match String::from_utf8(out) {
+            Ok(s) => s,
+            Err(e) => panic!("reply is not UTF-8: {e}"),
+        }
+    }
+
+    /// A client logged in as alice, with the default mailboxes created.
+    fn logged_in(world: &mut World) -> Self {
+        let mut c = Client::new(SessionConfig::default());
+        let reply = c.send(world, "l LOGIN alice secret\r\n");
+        assert_eq!(reply, "l OK Logged in\r\n");
+        c
+    }
+}
+
+fn append_text(world: &mut World, client: &mut Client, mailbox: &str, body: &str) -> String {
+    let cmd = format!("ap APPEND {mailbox} {{{}+}}\r\n{body}\r\n", body.len());
+    client.send(world, &cmd)
+}
+
+const MSG1: &str = "From: a@example.org\r\nSubject: one\r\n\r\nhello\r\n";
+const MSG2: &str = "From: b@example.org\r\nSubject: two\r\n\r\nworld\r\n";
+const MSG3: &str = "From: c@example.org\r\nSubject: three\r\n\r\nagain\r\n";
+
+const CAPS: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE \
+                    CHILDREN SPECIAL-USE CONDSTORE QRESYNC UTF8=ACCEPT STATUS=SIZE APPENDLIMIT=52428800";
+
+#[test]
+fn greeting_capability_noop_logout() {
+    let mut world = World::new();
+    let mut c = Client::new(SessionConfig::default());
+    let greeting = String::from_utf8(c.session.greeting()).unwrap_or_default();
+    assert_eq!(
+        greeting,
+        format!("* OK [CAPABILITY {CAPS} AUTH=PLAIN] treehouse IMAP ready\r\n")
+    );
+    assert_eq!(
+        c.send(&mut world, "a CAPABILITY\r\n"),
+        format!("* CAPABILITY {CAPS} AUTH=PLAIN\r\na OK CAPABILITY completed\r\n")
+    );
+    assert_eq!(c.send(&mut world, "b NOOP\r\n"), "b OK NOOP completed\r\n");
+    assert_eq!(
+        c.send(&mut world, "b2 STARTTLS\r\n"),
+        "b2 BAD STARTTLS is not available\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "c ID NIL\r\n"),
+        "* ID (\"name\" \"treehouse\")\r\nc OK ID completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "d LOGOUT\r\n"),
+        "* BYE treehouse logging out\r\nd OK LOGOUT completed\r\n"
+    );
+    assert!(c.closed);
+}
+
+#[test]
+fn login_checks_credentials_and_creates_default_mailboxes() {
+    let mut world = World::new();
+    let mut c = Client::new(SessionConfig::default());
+    assert_eq!(
+        c.send(&mut world, "a LOGIN alice wrong\r\n"),
+        "a NO [AUTHENTICATIONFAILED] Invalid credentials\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "b SELECT INBOX\r\n"),
+        "b BAD Log in first\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "c LOGIN alice secret\r\n"),
+        "c OK Logged in\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "d LOGIN alice secret\r\n"),
+        "d BAD Already authenticated\r\n"
+    );
+    let names: Vec<&String> = match world.shard.account(ACCOUNT) {
+        Some(a) => a.mailboxes.keys().collect(),
+        None => panic!("account not created"),
+    };
+    assert_eq!(
+        names,
+        ["Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash"]
+    );
+    assert_eq!(
+        c.send(&mut world, "e LIST \"\" \"*\"\r\n"),
+        "* LIST (\\HasNoChildren \\Archive) \"/\" Archive\r\n\
+         * LIST (\\HasNoChildren \\Drafts) \"/\" Drafts\r\n\
+         * LIST (\\HasNoChildren) \"/\" INBOX\r\n\
+         * LIST (\\HasNoChildren \\Junk) \"/\" Junk\r\n\
+         * LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n\
+         * LIST (\\HasNoChildren \\Trash) \"/\" Trash\r\n\
+         e OK LIST completed\r\n"
+    );
+    // A second login finds everything in place and applies nothing.
+    let mut c2 = Client::new(SessionConfig::default());
+    let step = c2.session.feed(b"x LOGIN alice secret\r\n", None);
+    assert!(matches!(step.action, Some(Action::Authenticate { .. })));
+    let step = c2
+        .session
+        .authenticated(Some(ACCOUNT.into()), Some(&mut world));
+    assert_eq!(step.reply, b"x OK Logged in\r\n");
+    assert_eq!(step.action, None);
+}
+
+#[test]
+fn authenticate_plain_with_and_without_initial_response() {
+    let mut world = World::new();
+    let mut c = Client::new(SessionConfig::default());
+    // "\0alice\0secret"
+    assert_eq!(
+        c.send(&mut world, "a AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\n"),
+        "a OK Logged in\r\n"
+    );
+    let mut c = Client::new(SessionConfig::default());
+    assert_eq!(c.send(&mut world, "b AUTHENTICATE PLAIN\r\n"), "+ \r\n");
+    assert_eq!(
+        c.send(&mut world, "AGFsaWNlAHdyb25n\r\n"),
+        "b NO [AUTHENTICATIONFAILED] Invalid credentials\r\n"
+    );
+    assert_eq!(c.send(&mut world, "c AUTHENTICATE PLAIN\r\n"), "+ \r\n");
+    assert_eq!(
+        c.send(&mut world, "*\r\n"),
+        "c BAD Authentication cancelled\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "d AUTHENTICATE CRAM-MD5\r\n"),
+        "d NO [CANNOT] Unsupported authentication mechanism\r\n"
+    );
+    assert_eq!(c.session.account(), None);
+}
+
+#[test]
+fn bad_input_gets_an_error_and_the_session_goes_on() {
+    let mut world = World::new();
+    let cfg = SessionConfig {
+        line_max_bytes: 100,
+        literal_max_bytes: 50,
+        ..SessionConfig::default()
+    };
+    let mut c = Client::new(cfg);
+    assert_eq!(
+        c.send(&mut world, "a FROBNICATE\r\n"),
+        "a BAD Unknown command or invalid arguments\r\n"
+    );
+    let long = format!("b LOGIN {} x\r\n", "u".repeat(200));
+    assert_eq!(
+        c.send(&mut world, &long),
+        "b BAD [TOOBIG] Command line too long\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "c LOGIN {60}\r\n"),
+        "c NO [TOOBIG] Literal exceeds the limit of 50 bytes\r\n"
+    );
+    let nonsync = format!("d LOGIN {{60+}}\r\n{} x\r\n", "p".repeat(60));
+    assert_eq!(
+        c.send(&mut world, &nonsync),
+        "d BAD [TOOBIG] Literal exceeds the limit of 50 bytes\r\n"
+    );
+    // A literal within the limit is invited with a continuation.
+    assert_eq!(
+        c.send(&mut world, "e LOGIN {5}\r\n"),
+        "+ Ready for literal data\r\n"
+    );
+    assert_eq!(c.send(&mut world, "alice secret\r\n"), "e OK Logged in\r\n");
+    assert_eq!(
+        c.send(&mut world, "f CREATE &Jjo\r\n"),
+        "f BAD mailbox name is not valid modified UTF-7\r\n"
+    );
+    // The same tag twice in a row: each command gets its own answer.
+    assert_eq!(
+        c.send(&mut world, "g NOOP\r\ng NOOP\r\n"),
+        "g OK NOOP completed\r\ng OK NOOP completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "h FETCH 1 FLAGS\r\n"),
+        "h BAD No mailbox selected\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "* NOOP\r\n"),
+        "* BAD Unknown command or invalid arguments\r\n"
+    );
+    assert_eq!(c.send(&mut world, "i NOOP\r\n"), "i OK NOOP completed\r\n");
+}
+
+#[test]
+fn enable_and_namespace() {
+    let mut world = World::new();
+    let mut c = Client::logged_in(&mut world);
+    assert_eq!(
+        c.send(&mut world, "a ENABLE QRESYNC UTF8=ACCEPT X-UNKNOWN\r\n"),
+        "* ENABLED QRESYNC UTF8=ACCEPT\r\na OK ENABLE completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "b ENABLE CONDSTORE\r\n"),
+        "* ENABLED\r\nb OK ENABLE completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "c NAMESPACE\r\n"),
+        "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\nc OK NAMESPACE completed\r\n"
+    );
+}
+
+#[test]
+fn mailbox_create_list_rename_delete_status() {
+    let mut world = World::new();
+    let mut c = Client::logged_in(&mut world);
+    assert_eq!(
+        c.send(&mut world, "a CREATE work/2024/q1\r\n"),
+        "a OK CREATE completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "b CREATE work\r\n"),
+        "b NO [ALREADYEXISTS] Mailbox already exists\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "c CREATE inbox\r\n"),
+        "c NO [ALREADYEXISTS] Mailbox already exists\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "d LIST \"\" work/%\r\n"),
+        "* LIST (\\HasChildren) \"/\" work/2024\r\nd OK LIST completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "e LIST work/ *\r\n"),
+        "* LIST (\\HasChildren) \"/\" work/2024\r\n\
+         * LIST (\\HasNoChildren) \"/\" work/2024/q1\r\n\
+         e OK LIST completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "f LIST \"\" \"\"\r\n"),
+        "* LIST (\\Noselect) \"/\" \"\"\r\nf OK LIST completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "g RENAME work old\r\n"),
+        "g OK RENAME completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "h LIST \"\" old*\r\n"),
+        "* LIST (\\HasChildren) \"/\" old\r\n\
+         * LIST (\\HasChildren) \"/\" old/2024\r\n\
+         * LIST (\\HasNoChildren) \"/\" old/2024/q1\r\n\
+         h OK LIST completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "i DELETE old/2024\r\n"),
+        "i OK DELETE completed\r\n"
+    );
+    // The child survives its deleted parent, which remains as a \Noselect level.
+    assert_eq!(
+        c.send(&mut world, "j LIST \"\" old/*\r\n"),
+        "* LIST (\\Noselect \\HasChildren) \"/\" old/2024\r\n\
+         * LIST (\\HasNoChildren) \"/\" old/2024/q1\r\n\
+         j OK LIST completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "k DELETE INBOX\r\n"),
+        "k NO [CANNOT] INBOX cannot be deleted\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "l DELETE nothere\r\n"),
+        "l NO [NONEXISTENT] No such mailbox\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "m CREATE a/../b\r\n"),
+        "m NO [CANNOT] mailbox name has a . or .. level\r\n"
+    );
+    let deep = vec!["x"; 20].join("/");
+    assert_eq!(
+        c.send(&mut world, &format!("n CREATE {deep}\r\n")),
+        "n NO [CANNOT] mailbox hierarchy is too deep\r\n"
+    );
+    let long = "y".repeat(600);
+    assert_eq!(
+        c.send(&mut world, &format!("o CREATE {long}\r\n")),
+        "o NO [CANNOT] mailbox name is too long\r\n"
+    );
+    append_text(&mut world, &mut c, "INBOX", MSG1);
+    append_text(&mut world, &mut c, "INBOX", MSG2);
+    assert_eq!(
+        c.send(&mut world, "p STORE 1 +FLAGS (\\Seen)\r\n"),
+        "p BAD No mailbox selected\r\n"
+    );
+    let uidvalidity = world
+        .shard
+        .mailbox(ACCOUNT, "INBOX")
+        .map_or(0, |m| m.uidvalidity);
+    let size = MSG1.len() + MSG2.len();
+    assert_eq!(
+        c.send(
+            &mut world,
+            "q STATUS inbox (MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE HIGHESTMODSEQ RECENT)\r\n"
+        ),
+        format!(
+            "* STATUS INBOX (MESSAGES 2 UIDNEXT 3 UIDVALIDITY {uidvalidity} UNSEEN 2 DELETED 0 \
+             SIZE {size} HIGHESTMODSEQ 3 RECENT 0)\r\nq OK STATUS completed\r\n"
+        )
+    );
+}
+
+#[test]
+fn international_names_in_utf7_and_utf8() {
+    let mut world = World::new();
+    let mut c = Client::logged_in(&mut world);
+    assert_eq!(
+        c.send(&mut world, "a CREATE Entw&APw-rfe\r\n"),
+        "a OK CREATE completed\r\n"
+    );
+    assert!(world.shard.mailbox(ACCOUNT, "Entwürfe").is_some());
+    assert_eq!(
+        c.send(&mut world, "b LIST \"\" Entw*\r\n"),
+        "* LIST (\\HasNoChildren) \"/\" Entw&APw-rfe\r\nb OK LIST completed\r\n"
+    );
+    c.send(&mut world, "c ENABLE UTF8=ACCEPT\r\n");
+    assert_eq!(
+        c.send(&mut world, "d LIST \"\" Entw*\r\n"),
+        "* LIST (\\HasNoChildren) \"/\" {9}\r\nEntwürfe\r\nd OK LIST completed\r\n"
+    );
+}
+
+#[test]
+fn subscriptions_are_durable_and_shared_by_sessions() {
+    let mut world = World::new();
+    let mut c = Client::logged_in(&mut world);
+    assert_eq!(
+        c.send(&mut world, "a CREATE lists\r\n"),
+        "a OK CREATE completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "b SUBSCRIBE lists\r\n"),
+        "b OK SUBSCRIBE completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "c UNSUBSCRIBE Junk\r\n"),
+        "c OK UNSUBSCRIBE completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "d SUBSCRIBE a/../b\r\n"),
+        "d NO [CANNOT] mailbox name has a . or .. level\r\n"
+    );
+    let mut other = Client::logged_in(&mut world);
+    assert_eq!(
+        other.send(&mut world, "e LSUB \"\" *\r\n"),
+        "* LSUB (\\HasNoChildren \\Archive) \"/\" Archive\r\n\
+         * LSUB (\\HasNoChildren \\Drafts) \"/\" Drafts\r\n\
+         * LSUB (\\HasNoChildren) \"/\" INBOX\r\n\
+         * LSUB (\\HasNoChildren \\Sent) \"/\" Sent\r\n\
+         * LSUB (\\HasNoChildren \\Trash) \"/\" Trash\r\n\
+         * LSUB (\\HasNoChildren) \"/\" lists\r\n\
+         e OK LSUB completed\r\n"
+    );
+}
+
+fn select_inbox(world: &mut World, c: &mut Client) -> String {
+    c.send(world, "s SELECT INBOX\r\n")
+}
+
+#[test]
+fn select_append_store_expunge() {
+    let mut world = World::new();
+    let mut c = Client::logged_in(&mut world);
+    let uv = world
+        .shard
+        .mailbox(ACCOUNT, "INBOX")
+        .map_or(0, |m| m.uidvalidity);
+    assert_eq!(
+        append_text(&mut world, &mut c, "INBOX", MSG1),
+        format!("ap OK [APPENDUID {uv} 1] APPEND completed\r\n")
+    );
+    assert_eq!(
+        c.send(
+            &mut world,
+            &format!(
+                "ap2 APPEND INBOX (\\Flagged) {{{}+}}\r\n{MSG2}\r\n",
+                MSG2.len()
+            )
+        ),
+        format!("ap2 OK [APPENDUID {uv} 2] APPEND completed\r\n")
+    );
+    assert_eq!(
+        append_text(&mut world, &mut c, "nothere", MSG1),
+        "ap NO [TRYCREATE] No such mailbox\r\n"
+    );
+    assert_eq!(
+        select_inbox(&mut world, &mut c),
+        format!(
+            "* 2 EXISTS\r\n* 0 RECENT\r\n* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n\
+             * OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted\r\n\
+             * OK [UNSEEN 1] First unseen\r\n* OK [UIDVALIDITY {uv}] UIDs valid\r\n\
+             * OK [UIDNEXT 3] Predicted next UID\r\n* OK [HIGHESTMODSEQ 3] Highest\r\n\
+             s OK [READ-WRITE] SELECT completed\r\n"
+        )
+    );
+    // Appending to the selected mailbox announces the new message.
+    assert_eq!(
+        append_text(&mut world, &mut c, "INBOX", MSG3),
+        format!("* 3 EXISTS\r\nap OK [APPENDUID {uv} 3] APPEND completed\r\n")
+    );
+    assert_eq!(
+        c.send(&mut world, "a STORE 1:2 +FLAGS (\\Deleted)\r\n"),
+        "* 1 FETCH (FLAGS (\\Deleted))\r\n* 2 FETCH (FLAGS (\\Deleted \\Flagged))\r\na OK STORE completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "b UID STORE 2 -FLAGS.SILENT (\\Flagged)\r\n"),
+        "b OK STORE completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "c STORE 3 FLAGS (\\Answered $Label)\r\n"),
+        "* 3 FETCH (FLAGS ($Label \\Answered))\r\nc OK STORE completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "d STORE 9 +FLAGS (\\Seen)\r\n"),
+        "d BAD Invalid message sequence number\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "e UID EXPUNGE 2\r\n"),
+        "* 2 EXPUNGE\r\ne OK EXPUNGE completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "f EXPUNGE\r\n"),
+        "* 1 EXPUNGE\r\nf OK EXPUNGE completed\r\n"
+    );
+    let uids: Vec<Uid> = world
+        .shard
+        .mailbox(ACCOUNT, "INBOX")
+        .map(|m| m.messages.keys().copied().collect())
+        .unwrap_or_default();
+    assert_eq!(uids, [3]);
+    assert_eq!(
+        c.send(&mut world, "g UNSELECT\r\n"),
+        "g OK UNSELECT completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "h EXPUNGE\r\n"),
+        "h BAD No mailbox selected\r\n"
+    );
+}
+
+#[test]
+fn examine_is_read_only_and_close_expunges_silently() {
+    let mut world = World::new();
+    let mut c = Client::logged_in(&mut world);
+    append_text(&mut world, &mut c, "INBOX", MSG1);
+    append_text(&mut world, &mut c, "INBOX", MSG2);
+    let reply = c.send(&mut world, "a EXAMINE INBOX\r\n");
+    assert!(
+        reply.contains("* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n"),
+        "{reply}"
+    );
+    assert!(
+        reply.ends_with("a OK [READ-ONLY] EXAMINE completed\r\n"),
+        "{reply}"
+    );
+    assert_eq!(
+        c.send(&mut world, "b STORE 1 +FLAGS (\\Deleted)\r\n"),
+        "b NO [READ-ONLY] Mailbox is read-only\r\n"
+    );
+    select_inbox(&mut world, &mut c);
+    c.send(&mut world, "c STORE 1 +FLAGS.SILENT (\\Deleted)\r\n");
+    assert_eq!(
+        c.send(&mut world, "d CLOSE\r\n"),
+        "d OK CLOSE completed\r\n"
+    );
+    assert_eq!(
+        world
+            .shard
+            .mailbox(ACCOUNT, "INBOX")
+            .map(|m| m.messages.len()),
+        Some(1)
+    );
+}
+
+#[test]
+fn copy_and_move_report_copyuid() {
+    let mut world = World::new();
+    let mut c = Client::logged_in(&mut world);
+    append_text(&mut world, &mut c, "INBOX", MSG1);
+    append_text(&mut world, &mut c, "INBOX", MSG2);
+    append_text(&mut world, &mut c, "INBOX", MSG3);
+    select_inbox(&mut world, &mut c);
+    let archive = world
+        .shard
+        .mailbox(ACCOUNT, "Archive")
+        .map_or(0, |m| m.uidvalidity);
+    let trash = world
+        .shard
+        .mailbox(ACCOUNT, "Trash")
+        .map_or(0, |m| m.uidvalidity);
+    let junk = world
+        .shard
+        .mailbox(ACCOUNT, "Junk")
+        .map_or(0, |m| m.uidvalidity);
+    assert_eq!(
+        c.send(&mut world, "a COPY 1:2 Archive\r\n"),
+        format!("a OK [COPYUID {archive} 1:2 1:2] COPY completed\r\n")
+    );
+    assert_eq!(
+        c.send(&mut world, "b UID MOVE 2:3 Trash\r\n"),
+        format!(
+            "* OK [COPYUID {trash} 2:3 1:2] Moved\r\n* 3 EXPUNGE\r\n* 2 EXPUNGE\r\nb OK MOVE completed\r\n"
+        )
+    );
+    assert_eq!(
+        c.send(&mut world, "b2 UID COPY 1 Junk\r\n"),
+        format!("b2 OK [COPYUID {junk} 1 1] COPY completed\r\n")
+    );
+    assert_eq!(
+        c.send(&mut world, "b3 MOVE 1 Junk\r\n"),
+        format!("* OK [COPYUID {junk} 1 2] Moved\r\n* 1 EXPUNGE\r\nb3 OK MOVE completed\r\n")
+    );
+    assert_eq!(
+        c.send(&mut world, "b4 CHECK\r\n"),
+        "b4 OK CHECK completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "c COPY 1 nothere\r\n"),
+        "c NO [TRYCREATE] No such mailbox\r\n"
+    );
+    let count = |w: &World, name: &str| w.shard.mailbox(ACCOUNT, name).map(|m| m.messages.len());
+    assert_eq!(count(&world, "INBOX"), Some(0));
+    assert_eq!(count(&world, "Junk"), Some(2));
+    assert_eq!(count(&world, "Archive"), Some(2));
+    assert_eq!(count(&world, "Trash"), Some(2));
+    let mut small = Client::new(SessionConfig {
+        copy_max_bytes: 10,
+        ..SessionConfig::default()
+    });
+    small.send(&mut world, "l LOGIN alice secret\r\n");
+    small.send(&mut world, "s SELECT Trash\r\n");
+    assert_eq!(
+        small.send(&mut world, "d COPY 1 INBOX\r\n"),
+        "d NO [LIMIT] More than 10 bytes at once; copy fewer messages\r\n"
+    );
+    let body = world.read_body("Trash", 2);
+    assert_eq!(body.as_deref().ok(), Some(MSG3.as_bytes()));
+}
+
+#[test]
+fn rename_inbox_moves_its_messages() {
+    let mut world = World::new();
+    let mut c = Client::logged_in(&mut world);
+    append_text(&mut world, &mut c, "INBOX", MSG1);
+    append_text(&mut world, &mut c, "INBOX", MSG2);
+    assert_eq!(
+        c.send(&mut world, "a RENAME INBOX saved\r\n"),
+        "a OK RENAME completed\r\n"
+    );
+    assert_eq!(
+        world
+            .shard
+            .mailbox(ACCOUNT, "INBOX")
+            .map(|m| m.messages.len()),
+        Some(0)
+    );
+    assert_eq!(
+        world
+            .shard
+            .mailbox(ACCOUNT, "saved")
+            .map(|m| m.messages.len()),
+        Some(2)
+    );
+}
+
+#[test]
+fn fetch_renders_and_body_fetch_sets_seen() {
+    let mut world = World::new();
+    let mut c = Client::logged_in(&mut world);
+    append_text(&mut world, &mut c, "INBOX", MSG1);
+    select_inbox(&mut world, &mut c);
+    assert_eq!(
+        c.send(&mut world, "a FETCH 1 (FLAGS RFC822.SIZE)\r\n"),
+        format!(
+            "* 1 FETCH (FLAGS () RFC822.SIZE {})\r\na OK FETCH completed\r\n",
+            MSG1.len()
+        )
+    );
+    assert_eq!(
+        c.send(
+            &mut world,
+            "b UID FETCH 1 BODY.PEEK[HEADER.FIELDS (SUBJECT)]\r\n"
+        ),
+        "* 1 FETCH (UID 1 BODY[HEADER.FIELDS (SUBJECT)] {16}\r\nSubject: one\r\n\r\n)\r\nb OK FETCH completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "c FETCH 1 BODY[TEXT]\r\n"),
+        "* 1 FETCH (BODY[TEXT] {7}\r\nhello\r\n FLAGS (\\Seen))\r\nc OK FETCH completed\r\n"
+    );
+    let flags = world
+        .shard
+        .mailbox(ACCOUNT, "INBOX")
+        .and_then(|m| m.messages.get(&1).map(|x| x.flags.clone()));
+    assert_eq!(flags, Some(vec!["\\Seen".to_string()]));
+}
+
+#[test]
+fn two_sessions_see_each_others_changes_where_allowed() {
+    let mut world = World::new();
+    let mut a = Client::logged_in(&mut world);
+    let mut b = Client::logged_in(&mut world);
+    append_text(&mut world, &mut a, "INBOX", MSG1);
+    append_text(&mut world, &mut a, "INBOX", MSG2);
+    select_inbox(&mut world, &mut a);
+    select_inbox(&mut world, &mut b);
+    // B flags and expunges message 1 and appends a third message.
+    b.send(&mut world, "b1 STORE 1 +FLAGS.SILENT (\\Deleted)\r\n");
+    b.send(&mut world, "b2 STORE 2 +FLAGS.SILENT (\\Flagged)\r\n");
+    assert_eq!(
+        b.send(&mut world, "b3 EXPUNGE\r\n"),
+        "* 1 EXPUNGE\r\nb3 OK EXPUNGE completed\r\n"
+    );
+    append_text(&mut world, &mut b, "INBOX", MSG3);
+    // A's FETCH by sequence number sees the flag change and the new message, never the expunge.
+    assert_eq!(
+        a.send(&mut world, "a1 FETCH 2 (FLAGS)\r\n"),
+        "* 2 FETCH (FLAGS (\\Flagged))\r\n* 3 EXISTS\r\na1 OK FETCH completed\r\n"
+    );
+    // Message 1 keeps its number until the expunge is announced; its data is gone.
+    assert_eq!(
+        a.send(&mut world, "a1b FETCH 1 (FLAGS)\r\n"),
+        "a1b OK [EXPUNGEISSUED] Some messages were expunged meanwhile\r\n"
+    );
+    assert_eq!(
+        a.send(&mut world, "a1c SEARCH ALL\r\n"),
+        "* SEARCH 2 3\r\na1c OK SEARCH completed\r\n"
+    );
+    // Nor during STORE by sequence number.
+    assert_eq!(
+        a.send(&mut world, "a2 STORE 3 +FLAGS (\\Seen)\r\n"),
+        "* 3 FETCH (FLAGS (\\Seen))\r\na2 OK STORE completed\r\n"
+    );
+    // NOOP may announce the expunge.
+    assert_eq!(
+        a.send(&mut world, "a3 NOOP\r\n"),
+        "* 1 EXPUNGE\r\na3 OK NOOP completed\r\n"
+    );
+    assert_eq!(
+        a.send(&mut world, "a4 NOOP\r\n"),
+        "a4 OK NOOP completed\r\n"
+    );
+    // B learns of A's \Seen at its next NOOP.
+    assert_eq!(
+        b.send(&mut world, "b4 NOOP\r\n"),
+        "* 2 FETCH (FLAGS (\\Seen))\r\nb4 OK NOOP completed\r\n"
+    );
+}
+
+#[test]
+fn uid_commands_and_qresync_announce_vanished() {
+    let mut world = World::new();
+    let mut a = Client::logged_in(&mut world);
+    let mut b = Client::logged_in(&mut world);
+    append_text(&mut world, &mut a, "INBOX", MSG1);
+    append_text(&mut world, &mut a, "INBOX", MSG2);
+    a.send(&mut world, "e ENABLE QRESYNC\r\n");
+    select_inbox(&mut world, &mut a);
+    select_inbox(&mut world, &mut b);
+    b.send(&mut world, "b1 STORE 1 +FLAGS.SILENT (\\Deleted)\r\n");
+    b.send(&mut world, "b2 EXPUNGE\r\n");
+    // A UID command may carry expunges; with QRESYNC they are VANISHED.
+    assert_eq!(
+        a.send(&mut world, "a1 UID FETCH 2 (FLAGS)\r\n"),
+        "* 2 FETCH (UID 2 FLAGS () MODSEQ (3))\r\n* VANISHED 1\r\na1 OK FETCH completed\r\n"
+    );
+    let uv = world
+        .shard
+        .mailbox(ACCOUNT, "INBOX")
+        .map_or(0, |m| m.uidvalidity);
+    let reply = a.send(
+        &mut world,
+        &format!("a2 SELECT INBOX (QRESYNC ({uv} 3 1:2))\r\n"),
+    );
+    assert!(
+        reply.starts_with("* OK [CLOSED] Previous mailbox closed\r\n"),
+        "{reply}"
+    );
+    assert!(reply.contains("* VANISHED (EARLIER) 1\r\n"), "{reply}");
+    assert!(
+        reply.ends_with("a2 OK [READ-WRITE] SELECT completed\r\n"),
+        "{reply}"
+    );
+    assert_eq!(
+        a.send(
+            &mut world,
+            "a3 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)\r\n"
+        ),
+        "* VANISHED (EARLIER) 1\r\n* 1 FETCH (UID 2 FLAGS () MODSEQ (3))\r\na3 OK FETCH completed\r\n"
+    );
+    assert_eq!(
+        a.send(
+            &mut world,
+            "a4 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 3 VANISHED)\r\n"
+        ),
+        "* VANISHED (EARLIER) 1\r\na4 OK FETCH completed\r\n"
+    );
+    assert_eq!(
+        b.send(
+            &mut world,
+            "b3 FETCH 1 (FLAGS) (CHANGEDSINCE 1 VANISHED)\r\n"
+        ),
+        "b3 BAD VANISHED needs QRESYNC, UID FETCH and CHANGEDSINCE\r\n"
+    );
+}
+
+#[test]
+fn conditional_store_reports_modified() {
+    let mut world = World::new();
+    let mut c = Client::logged_in(&mut world);
+    append_text(&mut world, &mut c, "INBOX", MSG1);
+    append_text(&mut world, &mut c, "INBOX", MSG2);
+    select_inbox(&mut world, &mut c);
+    // Message 1 has MODSEQ 2, message 2 MODSEQ 3.
+    assert_eq!(
+        c.send(
+            &mut world,
+            "a STORE 1:2 (UNCHANGEDSINCE 2) +FLAGS (\\Seen)\r\n"
+        ),
+        "* 1 FETCH (FLAGS (\\Seen) MODSEQ (4))\r\na OK [MODIFIED 2] Conditional STORE failed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "b STORE 2 +FLAGS.SILENT (\\Draft)\r\n"),
+        "* 2 FETCH (FLAGS (\\Draft) MODSEQ (5))\r\nb OK STORE completed\r\n"
+    );
+}
+
+#[test]
+fn idle_reports_changes_until_done() {
+    let mut world = World::new();
+    let mut a = Client::logged_in(&mut world);
+    let mut b = Client::logged_in(&mut world);
+    select_inbox(&mut world, &mut a);
+    assert_eq!(a.send(&mut world, "i IDLE\r\n"), "+ idling\r\n");
+    assert!(a.session.poll(&mut world).is_empty());
+    append_text(&mut world, &mut b, "INBOX", MSG1);
+    assert_eq!(a.session.poll(&mut world), b"* 1 EXISTS\r\n");
+    assert!(a.session.poll(&mut world).is_empty());
+    assert_eq!(a.send(&mut world, "DONE\r\n"), "i OK IDLE terminated\r\n");
+    assert_eq!(a.send(&mut world, "n NOOP\r\n"), "n OK NOOP completed\r\n");
+}
+
+#[test]
+fn search_by_flags_text_and_uid() {
+    let mut world = World::new();
+    let mut c = Client::logged_in(&mut world);
+    append_text(&mut world, &mut c, "INBOX", MSG1);
+    append_text(&mut world, &mut c, "INBOX", MSG2);
+    append_text(&mut world, &mut c, "INBOX", MSG3);
+    select_inbox(&mut world, &mut c);
+    c.send(&mut world, "a STORE 2 +FLAGS.SILENT (\\Seen)\r\n");
+    assert_eq!(
+        c.send(&mut world, "b SEARCH UNSEEN\r\n"),
+        "* SEARCH 1 3\r\nb OK SEARCH completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "c UID SEARCH SUBJECT two\r\n"),
+        "* SEARCH 2\r\nc OK SEARCH completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "d SEARCH BODY again NOT SEEN\r\n"),
+        "* SEARCH 3\r\nd OK SEARCH completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "e SEARCH MODSEQ 5\r\n"),
+        "* SEARCH 2 (MODSEQ 5)\r\ne OK SEARCH completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "f SEARCH CHARSET KOI8-R ALL\r\n"),
+        "f NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset\r\n"
+    );
+}
+
+#[test]
+fn pipelined_commands_wait_for_durable_changes() {
+    let mut world = World::new();
+    let mut c = Client::new(SessionConfig::default());
+    let input = format!(
+        "a LOGIN alice secret\r\nb SELECT INBOX\r\nc APPEND INBOX {{{}}}\r\n",
+        MSG1.len()
+    );
+    let reply = c.send(&mut world, &input);
+    assert!(
+        reply.starts_with("a OK Logged in\r\n* 0 EXISTS\r\n"),
+        "{reply}"
+    );
+    assert!(
+        reply.ends_with("b OK [READ-WRITE] SELECT completed\r\n+ Ready for literal data\r\n"),
+        "{reply}"
+    );
+    let uv = world
+        .shard
+        .mailbox(ACCOUNT, "INBOX")
+        .map_or(0, |m| m.uidvalidity);
+    assert_eq!(
+        c.send(&mut world, &format!("{MSG1}\r\nd NOOP\r\n")),
+        format!(
+            "* 1 EXISTS\r\nc OK [APPENDUID {uv} 1] APPEND completed\r\nd OK NOOP completed\r\n"
+        )
+    );
+    // While an action is pending the session takes no further command.
+    let step = c.session.feed(
+        b"e NOOP\r\nf STORE 1 +FLAGS (\\Seen)\r\ng NOOP\r\n",
+        Some(&mut world),
+    );
+    assert_eq!(step.reply, b"e OK NOOP completed\r\n");
+    let Some(Action::Apply(ops)) = step.action else {
+        panic!("expected an apply");
+    };
+    let step = c.session.feed(b"h NOOP\r\n", Some(&mut world));
+    assert_eq!(step, Step::default());
+    let results = world.apply(ops);
+    let step = c.session.applied(results, &mut world);
+    assert_eq!(
+        step.reply,
+        b"* 1 FETCH (FLAGS (\\Seen))\r\nf OK STORE completed\r\ng OK NOOP completed\r\nh OK NOOP completed\r\n"
+    );
+}
+
+/// What a client knows of the selected mailbox: each message's flags, if it was told them.
+#[derive(Debug, Default)]
+struct ClientView {
+    flags: Vec<Option<String>>,
+}
+
+impl ClientView {
+    /// Applies untagged EXISTS, EXPUNGE and FETCH FLAGS lines in order.
+    fn learn(&mut self, reply: &str) {
+        for line in reply.split("\r\n") {
+            let words: Vec<&str> = line.split(' ').collect();
+            let count = self.flags.len();
+            match words.as_slice() {
+                ["*", n, "EXISTS"] => {
+                    let n: usize = n.parse().unwrap_or(usize::MAX);
+                    assert!(n >= count, "EXISTS {n} below {count}: {reply}");
+                    self.flags.resize(n, None);
+                }
+                ["*", n, "EXPUNGE"] => {
+                    let n: usize = n.parse().unwrap_or(0);
+                    assert!(n >= 1 && n <= count, "EXPUNGE {n} of {count}: {reply}");
+                    self.flags.remove(n - 1);
+                }
+                ["*", n, "FETCH", ..] => {
+                    let n: usize = n.parse().unwrap_or(0);
+                    assert!(n >= 1 && n <= count, "FETCH {n} of {count}: {reply}");
+                    if let Some(at) = line.find("FLAGS (") {
+                        let rest = &line[at + 7..];
+                        let end = rest.find(')').unwrap_or(rest.len());
+                        self.flags[n - 1] = Some(rest[..end].to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Asserts the view matches the durable mailbox: count and every known flag list.
+    fn assert_exact(&self, world: &World, at: &str) {
+        let messages: Vec<&store::Message> = world
+            .shard
+            .mailbox(ACCOUNT, "INBOX")
+            .map(|m| m.messages.values().collect())
+            .unwrap_or_default();
+        assert_eq!(self.flags.len(), messages.len(), "{at}: count");
+        for (seq, (known, msg)) in self.flags.iter().zip(&messages).enumerate() {
+            if let Some(flags) = known {
+                assert_eq!(*flags, msg.flags.join(" "), "{at}: flags of {}", seq + 1);
+            }
+        }
+    }
+}
+
+#[test]
+fn random_concurrent_changes_keep_the_view_exact() {
+    for seed in 0..12u64 {
+        let mut rng = crate::disk::SplitMix64::new(seed);
+        let mut world = World::new();
+        let mut a = Client::logged_in(&mut world);
+        let mut b = Client::logged_in(&mut world);
+        let mut view = ClientView::default();
+        view.learn(&select_inbox(&mut world, &mut a));
+        select_inbox(&mut world, &mut b);
+        for step in 0..60 {
+            let uid = 1 + rng.below(8);
+            let b_cmd = match rng.below(5) {
+                0 => format!("b APPEND INBOX {{{}+}}\r\n{MSG1}\r\n", MSG1.len()),
+                1 => "b STORE 1:* -FLAGS.SILENT (\\Deleted)\r\n".to_string(),
+                2 => format!("b UID STORE {uid} +FLAGS.SILENT (\\Deleted)\r\n"),
+                3 => format!("b UID STORE {uid} FLAGS.SILENT ($K{})\r\n", rng.below(3)),
+                _ => "b EXPUNGE\r\n".to_string(),
+            };
+            b.send(&mut world, &b_cmd);
+            b.send(&mut world, "bn NOOP\r\n");
+            let (a_cmd, expunge_ok) = match rng.below(6) {
+                0 => ("a FETCH 1:* (FLAGS)\r\n", false),
+                1 => ("a STORE 1:* +FLAGS (\\Seen)\r\n", false),
+                2 => ("a SEARCH ALL\r\n", false),
+                3 => ("a UID FETCH 1:* (FLAGS)\r\n", true),
+                4 => ("a UID STORE 1:* -FLAGS (\\Seen)\r\n", true),
+                _ => ("a NOOP\r\n", true),
+            };
+            let a_cmd = if view.flags.is_empty() && !expunge_ok {
+                "a NOOP\r\n"
+            } else {
+                a_cmd
+            };
+            let reply = a.send(&mut world, a_cmd);
+            if !expunge_ok && !view.flags.is_empty() {
+                assert!(
+                    !reply.contains(" EXPUNGE\r\n"),
+                    "seed {seed} step {step}: {reply}"
+                );
+            }
+            view.learn(&reply);
+            if a_cmd == "a NOOP\r\n" {
+                view.assert_exact(&world, &format!("seed {seed} step {step}"));
+            }
+        }
+        view.learn(&a.send(&mut world, "z NOOP\r\n"));
+        view.assert_exact(&world, &format!("seed {seed} end"));
+    }
+}
+
+#[test]
+fn input_split_anywhere_gives_the_same_replies() {
+    let script = format!(
+        "a LOGIN {{5}}\r\nalice secret\r\nb SELECT INBOX\r\nc APPEND INBOX (\\Seen) {{{}}}\r\n{MSG1}\r\n\
+         d FETCH 1 (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\ne IDLE\r\nDONE\r\nf LOGOUT\r\n",
+        MSG1.len()
+    );
+    let mut whole_world = World::new();
+    let mut whole = Client::new(SessionConfig::default());
+    let expected = whole.send(&mut whole_world, &script);
+    assert_eq!(
+        expected,
+        "+ Ready for literal data\r\na OK Logged in\r\n\
+         * 0 EXISTS\r\n* 0 RECENT\r\n* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n\
+         * OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted\r\n\
+         * OK [UIDVALIDITY 1] UIDs valid\r\n* OK [UIDNEXT 1] Predicted next UID\r\n\
+         * OK [HIGHESTMODSEQ 1] Highest\r\nb OK [READ-WRITE] SELECT completed\r\n\
+         + Ready for literal data\r\n* 1 EXISTS\r\nc OK [APPENDUID 1 1] APPEND completed\r\n\
+         * 1 FETCH (FLAGS (\\Seen) BODY[HEADER.FIELDS (SUBJECT)] {16}\r\nSubject: one\r\n\r\n)\r\n\
+         d OK FETCH completed\r\n+ idling\r\ne OK IDLE terminated\r\n\
+         * BYE treehouse logging out\r\nf OK LOGOUT completed\r\n"
+    );
+    for chunk in [1, 2, 7] {
+        let mut world = World::new();
+        let mut c = Client::new(SessionConfig::default());
+        let mut got = String::new();
+        for piece in script.as_bytes().chunks(chunk) {
+            got.push_str(&c.send_bytes(&mut world, piece));
+        }
+        assert_eq!(got, expected, "chunks of {chunk} bytes");
+        assert!(c.closed);
+    }
+}
