@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use glommio::channels::channel_mesh::{MeshBuilder, Senders};
 use glommio::channels::local_channel::{self, LocalSender};
-use glommio::net::TcpListener;
+use glommio::net::{TcpListener, TcpStream};
 use glommio::{
     Latency, LocalExecutorPoolBuilder, PoolPlacement, Shares, TaskQueueHandle, executor,
 };
@@ -437,16 +437,18 @@ async fn start_executor(
             }
         })?;
     }
-    let listen = &config.listen;
-    for addr in &listen.imap {
-        listen_imap(&ex, *addr)?;
+    let addrs = &config.listen;
+    for addr in &addrs.imap {
+        listen(&ex, *addr, "imap", imap::serve_connection)?;
     }
-    for (addrs, mode) in [
-        (&listen.smtp, delivery::Mode::Smtp),
-        (&listen.lmtp, delivery::Mode::Lmtp),
+    for (list, mode) in [
+        (&addrs.smtp, delivery::Mode::Smtp),
+        (&addrs.lmtp, delivery::Mode::Lmtp),
     ] {
-        for addr in addrs {
-            listen_on(&ex, *addr, mode)?;
+        for addr in list {
+            listen(&ex, *addr, &format!("{mode:?}"), move |ex, stream| {
+                delivery::serve_connection(ex, stream, mode)
+            })?;
         }
     }
     spawn(background_queue, reload_directory(ex.clone()))?;
@@ -460,43 +462,27 @@ fn spawn(queue: TaskQueueHandle, task: impl Future<Output = ()> + 'static) -> Re
         .map_err(|e| format!("cannot spawn a task: {e}"))
 }
 
-fn listen_on(ex: &Rc<Executor>, addr: SocketAddr, mode: delivery::Mode) -> Result<(), String> {
+/// Binds `addr` (SO_REUSEPORT, so every executor binds it) and serves each accepted
+/// connection with `serve` in the delivery queue.
+fn listen<F, Fut>(
+    ex: &Rc<Executor>,
+    addr: SocketAddr,
+    protocol: &str,
+    serve: F,
+) -> Result<(), String>
+where
+    F: Fn(Rc<Executor>, TcpStream) -> Fut + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
     let listener = TcpListener::bind(addr).map_err(|e| {
-        format!("cannot listen on {addr} ({mode:?}): {e}; choose another address with --listen")
+        format!("cannot listen on {addr} ({protocol}): {e}; choose another address with --listen")
     })?;
     let ex2 = ex.clone();
     spawn(ex.delivery_queue, async move {
         loop {
             match listener.accept().await {
                 Ok(stream) => {
-                    let ex = ex2.clone();
-                    let _ = spawn(
-                        ex2.delivery_queue,
-                        delivery::serve_connection(ex, stream, mode),
-                    );
-                }
-                Err(e) => {
-                    eprintln!("treehouse: accept on {addr} failed: {e}");
-                    glommio::timer::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    })
-}
-
-fn listen_imap(ex: &Rc<Executor>, addr: SocketAddr) -> Result<(), String> {
-    let listener = TcpListener::bind(addr).map_err(|e| {
-        format!("cannot listen on {addr} (IMAP): {e}; choose another address with --listen")
-    })?;
-    let ex2 = ex.clone();
-    spawn(ex.delivery_queue, async move {
-        loop {
-            match listener.accept().await {
-                Ok(stream) => {
-                    let _ = spawn(
-                        ex2.delivery_queue,
-                        imap::serve_connection(ex2.clone(), stream),
-                    );
+                    let _ = spawn(ex2.delivery_queue, serve(ex2.clone(), stream));
                 }
                 Err(e) => {
                     eprintln!("treehouse: accept on {addr} failed: {e}");
