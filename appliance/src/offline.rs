@@ -9,7 +9,7 @@ use treehouse_core::store::{self, Shard};
 
 use crate::config::Config;
 use crate::runtime::{Layout, lock_store, prepare_layout, shard_config};
-use crate::segments::{self, SegmentFiles};
+use crate::segments::{self, SegmentFiles, Snapshot};
 
 /// Where `export` writes an account's mail.
 pub enum ExportTarget {
@@ -22,11 +22,13 @@ pub enum ExportTarget {
 /// Writes every message of `account` out, byte-identical to what was stored; returns
 /// how many messages were written.
 pub fn export(config: &Config, account: &str, target: ExportTarget) -> Result<u64, String> {
-    let _lock = lock_store(config)?;
+    // With no server running, export holds the lock; with one, it reads a snapshot of
+    // what is durable and leaves every repair to the server.
+    let lock = lock_store(config).ok();
     let layout = prepare_layout(config, 1)?;
     let account = normalize(account);
     let shard_id = shard_of(&account, layout.shard_count);
-    let (shard, mut disk) = open_shard(config, &layout, shard_id)?;
+    let (shard, mut disk) = open_shard(config, &layout, shard_id, lock.is_none())?;
     let Some(found) = shard.account(&account) else {
         return Err(format!(
             "no mail is stored for {account}; check the address with `treehouse user list`"
@@ -109,10 +111,12 @@ fn open_shard(
     config: &Config,
     layout: &Layout,
     shard: u32,
-) -> Result<(Shard, SegmentFiles), String> {
+    live: bool,
+) -> Result<(Shard, Snapshot), String> {
     let dir = &layout.shard_dirs[shard as usize];
-    let mut disk = SegmentFiles::open(dir, config.store.segment_size_bytes)
+    let files = SegmentFiles::open(dir, config.store.segment_size_bytes)
         .map_err(|e| format!("shard {shard}: {e}"))?;
+    let mut disk = Snapshot::new(files, live);
     let checkpoint = segments::read_checkpoint(dir).map_err(|e| format!("shard {shard}: {e}"))?;
     let (shard_state, _) = Shard::open(&mut disk, checkpoint.as_deref(), shard_config(config))
         .map_err(|e| {

@@ -219,6 +219,51 @@ impl Disk for SegmentFiles {
     }
 }
 
+/// A shard's segments as an offline tool reads them. When a running server owns the
+/// shard (`live`), the repairs recovery would make (zeroing a torn tail, which for a live
+/// shard is the batch being written right now) are left to the server and not written.
+pub struct Snapshot {
+    files: SegmentFiles,
+    live: bool,
+}
+
+impl Snapshot {
+    /// Wraps `files`; `live` when a server holds the store.
+    pub fn new(files: SegmentFiles, live: bool) -> Self {
+        Snapshot { files, live }
+    }
+}
+
+impl Disk for Snapshot {
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.files.read_at(offset, buf)
+    }
+
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        if self.live {
+            Ok(())
+        } else {
+            self.files.write_at(offset, buf)
+        }
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        if self.live { Ok(()) } else { self.files.sync() }
+    }
+
+    fn len(&self) -> u64 {
+        self.files.len()
+    }
+
+    fn ensure_len(&mut self, len: u64) -> io::Result<()> {
+        if self.live && len > self.files.len() {
+            let e = "a live shard's log is grown only by its server";
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, e));
+        }
+        self.files.ensure_len(len)
+    }
+}
+
 /// io_uring (glommio DMA) access to a shard's segments, for the serving path.
 pub struct DmaSegments {
     dir: PathBuf,

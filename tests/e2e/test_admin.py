@@ -89,6 +89,18 @@ class AdminTest(unittest.TestCase):
         finally:
             self.server.start()
 
+    def test_b2_export_while_serving(self):
+        before = len(self.server.export_maildir(f"dave@{DOMAIN}"))
+        done = swaks(self.server, "--to", f"dave@{DOMAIN}", "--from", "s@upstream.test",
+                     "--header", "Subject: live export")
+        self.assertEqual(done.returncode, 0, done.stdout)
+        live = self.server.export_maildir(f"dave@{DOMAIN}")
+        self.assertEqual(len(live), before + 1)
+        self.assertTrue(any(b"Subject: live export" in m for m in live.values()))
+        busy = self.server.admin("fsck", check=False)
+        self.assertNotEqual(busy.returncode, 0)
+        self.assertIn("stop it first", busy.stderr)
+
     def test_d_config_default_documents_every_limit(self):
         text = self.server.admin("config", "default").stdout
         for key in ("max_message_bytes", "durable_wait_ms", "segment_size_bytes", "queue_depth_max",
