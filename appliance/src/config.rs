@@ -161,6 +161,16 @@ max_connections = 10000
 # for at least 30 minutes. At least 1.
 # Default: 1800 (30 minutes). Unit: seconds.
 idle_timeout_secs = 1800
+
+[tls]
+# PEM certificate chain offered by STARTTLS. Empty: a self-signed certificate
+# for server.hostname is generated at first start in <data_dir>/tls/.
+# Default: "".
+cert_file = ""
+
+# PEM private key of cert_file; set both or neither.
+# Default: "".
+key_file = ""
 "#;
 
 /// The whole appliance configuration.
@@ -177,6 +187,18 @@ pub struct Config {
     pub smtp: Smtp,
     /// IMAP limits.
     pub imap: Imap,
+    /// Certificate for STARTTLS.
+    pub tls: Tls,
+}
+
+/// `[tls]`: the server certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tls {
+    /// PEM certificate chain; empty for the generated self-signed one.
+    pub cert_file: PathBuf,
+    /// PEM private key of `cert_file`.
+    pub key_file: PathBuf,
 }
 
 /// `[imap]`: limits for IMAP sessions.
@@ -403,6 +425,12 @@ impl Config {
         self.validate_store(&mut problems);
         self.validate_smtp(&mut problems);
         self.validate_imap(&mut problems);
+        if self.tls.cert_file.as_os_str().is_empty() != self.tls.key_file.as_os_str().is_empty() {
+            problems.push(
+                "tls.cert_file and tls.key_file go together: set both, or neither for a self-signed certificate"
+                    .to_string(),
+            );
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -661,7 +689,7 @@ mod tests {
         assert_eq!(present, expected);
         assert_eq!(
             expected.len(),
-            29,
+            31,
             "a new key needs a documented line in DEFAULT_TOML"
         );
         // Each key line is preceded by a comment that states its default.

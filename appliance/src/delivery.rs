@@ -15,6 +15,7 @@ use treehouse_core::store::Op;
 use crate::clock;
 use crate::directory::{Directory, Resolution};
 use crate::runtime::Executor;
+use crate::tls::Conn;
 
 /// Which protocol a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +60,8 @@ pub async fn serve_connection(ex: Rc<Executor>, mut stream: TcpStream, mode: Mod
         return;
     }
     ex.connections.set(ex.connections.get() + 1);
-    if let Err(e) = converse(&ex, &mut stream, mode).await
+    let mut conn = Conn::Plain(stream);
+    if let Err(e) = converse(&ex, &mut conn, mode).await
         && !matches!(
             e.kind(),
             std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
@@ -67,21 +69,23 @@ pub async fn serve_connection(ex: Rc<Executor>, mut stream: TcpStream, mode: Mod
     {
         eprintln!("treehouse: {mode:?} connection ended: {e}");
     }
-    let _ = stream.close().await;
+    let _ = conn.close().await;
     ex.connections.set(ex.connections.get() - 1);
 }
 
-async fn converse(ex: &Rc<Executor>, stream: &mut TcpStream, mode: Mode) -> std::io::Result<()> {
-    let _ = stream.set_nodelay(true);
-    let peer = stream.peer_addr()?;
-    let mut session = Session::new(session_config(ex, mode), peer, clock::rfc5322_now());
-    stream.write_all(&session.greeting()).await?;
+async fn converse(ex: &Rc<Executor>, conn: &mut Conn, mode: Mode) -> std::io::Result<()> {
+    let tcp = conn.tcp()?;
+    let _ = tcp.set_nodelay(true);
+    let peer = tcp.peer_addr()?;
     // The socket's own timeouts bound idle and slow clients; no read is ever abandoned
     // half-way by an outer timer.
     let idle = Duration::from_secs(ex.config.smtp.idle_timeout_secs);
-    stream.set_read_timeout(Some(idle))?;
-    stream.set_write_timeout(Some(idle))?;
+    tcp.set_read_timeout(Some(idle))?;
+    tcp.set_write_timeout(Some(idle))?;
+    let mut session = Session::new(session_config(ex, mode), peer, clock::rfc5322_now());
+    conn.write_all(&session.greeting()).await?;
     let mut buf = vec![0u8; READ_CHUNK_BYTES];
+    let stream = conn;
     loop {
         let n = match stream.read(&mut buf).await {
             Ok(0) => return Ok(()),
@@ -109,6 +113,16 @@ async fn converse(ex: &Rc<Executor>, stream: &mut TcpStream, mode: Mode) -> std:
                     let directory = ex.directory.borrow();
                     step = session.delivered(outcomes, &Recipients(&directory));
                 }
+                Some(Action::StartTls) => {
+                    let Some(acceptor) = ex.tls.as_ref() else {
+                        return Ok(());
+                    };
+                    stream.flush().await?;
+                    let plain = std::mem::replace(stream, Conn::Closed);
+                    *stream = plain.start_tls(acceptor).await?;
+                    session.tls_started();
+                    break;
+                }
             }
         }
     }
@@ -122,6 +136,7 @@ fn session_config(ex: &Executor, mode: Mode) -> SessionConfig {
             Mode::Lmtp => smtp::Mode::Lmtp,
         },
         hostname: ex.config.server.hostname.clone(),
+        starttls: ex.tls.is_some(),
         limits: smtp::Limits {
             max_message_bytes: smtp.max_message_bytes,
             max_recipients: smtp.max_recipients,

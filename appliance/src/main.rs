@@ -10,6 +10,7 @@ mod offline;
 mod runtime;
 mod segments;
 mod shard;
+mod tls;
 
 use clap::Parser;
 use cli::{AliasCommand, Cli, Command, ConfigCommand, DomainCommand, ListenOverride, UserCommand};

@@ -26,6 +26,7 @@ use crate::delivery;
 use crate::directory::Directory;
 use crate::imap;
 use crate::shard::{Outcome, OwnedShard, ShardLimits, TempFail};
+use crate::tls;
 
 /// Messages between executors: a change for a shard's owner, or the owner's answer.
 pub enum MeshMsg {
@@ -177,6 +178,8 @@ pub struct Executor {
     pub imap_connections: Cell<usize>,
     /// Task queue for client sessions and deliveries.
     pub delivery_queue: TaskQueueHandle,
+    /// TLS for STARTTLS, when a certificate is available.
+    pub tls: Option<futures_rustls::TlsAcceptor>,
 }
 
 impl Executor {
@@ -314,6 +317,7 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
         }
     }
     let layout = Arc::new(prepare_layout(&config, executors)?);
+    let tls = Some(tls::acceptor(&config)?);
     let shard_count = layout.shard_count;
     let listening = [
         ("smtp", config.listen.smtp.clone()),
@@ -335,15 +339,16 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
         .name("treehouse")
         .io_memory(IO_MEMORY_BYTES)
         .on_all_shards(move || {
-            let (config, layout, mesh, report, directory) = (
+            let (config, layout, mesh, report, directory, tls) = (
                 config.clone(),
                 layout.clone(),
                 mesh.clone(),
                 report.clone(),
                 directory.clone(),
+                tls.clone(),
             );
             async move {
-                match start_executor(config, layout, mesh, directory).await {
+                match start_executor(config, layout, mesh, directory, tls).await {
                     Ok(ex) => {
                         let _ = report.send(Startup::Ready);
                         run_forever(ex).await;
@@ -384,6 +389,7 @@ async fn start_executor(
     layout: Arc<Layout>,
     mesh: MeshBuilder<MeshMsg, glommio::channels::channel_mesh::Full>,
     directory: Arc<Directory>,
+    tls: Option<futures_rustls::TlsAcceptor>,
 ) -> Result<Rc<Executor>, String> {
     let (senders, mut receivers) = mesh
         .join()
@@ -428,6 +434,7 @@ async fn start_executor(
         connections: Cell::new(0),
         imap_connections: Cell::new(0),
         delivery_queue,
+        tls,
     });
     for (_, stream) in receivers.streams() {
         let ex = ex.clone();

@@ -308,12 +308,14 @@ impl DmaSegments {
         Ok(())
     }
 
-    /// Once the log end passes half of the last segment, returns a task that zero-fills
+    /// Once the log end of a shard in use passes half of the last segment, returns a task that zero-fills
     /// the next one, so that rolling over never waits for a whole segment's zero-fill.
     pub fn prepare_ahead(&self, log_end: u64) -> Option<impl Future<Output = ()> + 'static> {
         let allocated = self.files.len() as u64 * self.segment_size_bytes;
         let next = self.files.len() as u64;
-        let near_end = log_end + self.segment_size_bytes / 2 >= allocated;
+        // An empty shard makes its first segment when its first change arrives, so
+        // that a store with many idle shards does not zero-fill them all at start.
+        let near_end = log_end > 0 && log_end + self.segment_size_bytes / 2 >= allocated;
         if !near_end || self.preparing.get().is_some() || segment_path(&self.dir, next).exists() {
             return None;
         }

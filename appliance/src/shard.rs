@@ -82,7 +82,6 @@ impl OwnedShard {
             reader: RefCell::new(reader),
             watchers: RefCell::new(Vec::new()),
         });
-        owned.prepare_ahead(&segments);
         glommio::spawn_local_into(run_flusher(owned.clone(), segments, kicked), delivery)
             .map_err(|e| format!("shard {id}: cannot start its flusher: {e}"))?
             .detach();

@@ -81,6 +81,8 @@ pub struct SessionConfig {
     pub hostname: String,
     /// Bounds on client input.
     pub limits: Limits,
+    /// Whether the runtime can start TLS on this connection (STARTTLS is offered).
+    pub starttls: bool,
 }
 
 /// What the directory says of a recipient.
@@ -121,6 +123,9 @@ pub enum Action {
     Deliver(Delivery),
     /// Close the connection.
     Close,
+    /// Start TLS now (the 220 reply is in this step), then call [`Session::tls_started`].
+    /// Input that followed STARTTLS has already been discarded (RFC 3207 §4.2).
+    StartTls,
 }
 
 /// The result of feeding input: reply bytes to write, then an optional action.
@@ -158,6 +163,8 @@ pub struct Session {
     phase: Phase,
     pending: Vec<u8>,
     pending_overflow: bool,
+    /// TLS is active on the connection.
+    tls: bool,
     discarding_line: bool,
     errors: usize,
     delivering_to: Vec<String>,
@@ -237,6 +244,7 @@ impl Session {
             phase: Phase::Command,
             pending: Vec::new(),
             pending_overflow: false,
+            tls: false,
             discarding_line: false,
             errors: 0,
             delivering_to: Vec::new(),
@@ -397,7 +405,9 @@ impl Session {
                 Phase::Closed => break Some(Action::Close),
             }
         };
-        if !matches!(self.phase, Phase::Closed) {
+        // After STARTTLS, whatever the client sent in the clear is dropped, never run
+        // inside TLS (RFC 3207 §4.2; the CVE-2011-0411 injection).
+        if !matches!(self.phase, Phase::Closed) && !matches!(action, Some(Action::StartTls)) {
             self.pending.extend_from_slice(&data[pos..]);
         }
         action
@@ -528,7 +538,7 @@ impl Session {
                 self.close();
                 return Some(Action::Close);
             }
-            Request::StartTls => self.error(out, 502, "5.5.1", "Error: STARTTLS not available"),
+            Request::StartTls => return self.start_tls(out),
             Request::Auth { .. }
             | Request::Etrn { .. }
             | Request::Atrn { .. }
@@ -537,6 +547,33 @@ impl Session {
             }
         }
         None
+    }
+
+    fn start_tls(&mut self, out: &mut Vec<u8>) -> Option<Action> {
+        if !self.config.starttls || self.tls {
+            self.error(out, 502, "5.5.1", "Error: STARTTLS not available");
+            return self.check_errors(out);
+        }
+        if self.transaction.is_some() {
+            self.error(
+                out,
+                503,
+                "5.5.1",
+                "Error: STARTTLS inside a mail transaction",
+            );
+            return self.check_errors(out);
+        }
+        self.write(out, 220, "2.0.0", "Ready to start TLS");
+        Some(Action::StartTls)
+    }
+
+    /// The runtime finished the TLS handshake: the session starts over (RFC 3207 §4.2),
+    /// the client must say EHLO again.
+    pub fn tls_started(&mut self) {
+        self.tls = true;
+        self.hello = None;
+        self.transaction = None;
+        self.pending.clear();
     }
 
     fn hello(&mut self, greeting: Greeting, domain: &str, out: &mut Vec<u8>) {
@@ -554,7 +591,12 @@ impl Session {
         out.extend_from_slice(
             format!(
                 "250-{host}\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE {size}\r\n\
-                 250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"
+                 250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n{starttls}250 CHUNKING\r\n",
+                starttls = if self.config.starttls && !self.tls {
+                    "250-STARTTLS\r\n"
+                } else {
+                    ""
+                }
             )
             .as_bytes(),
         );
@@ -836,12 +878,14 @@ impl Session {
             Some(hello) => (token(&hello.domain), hello.greeting),
             None => ("unknown".to_string(), Greeting::Helo),
         };
-        let protocol = match (greeting, smtputf8) {
-            (Greeting::Lhlo, true) => "UTF8LMTP",
-            (Greeting::Lhlo, false) => "LMTP",
-            (Greeting::Ehlo, true) => "UTF8SMTP",
-            (Greeting::Ehlo, false) => "ESMTP",
-            (Greeting::Helo, _) => "SMTP",
+        let protocol = match (greeting, smtputf8, self.tls) {
+            (Greeting::Lhlo, true, _) => "UTF8LMTP",
+            (Greeting::Lhlo, false, _) => "LMTP",
+            (Greeting::Ehlo, true, false) => "UTF8SMTP",
+            (Greeting::Ehlo, true, true) => "UTF8SMTPS",
+            (Greeting::Ehlo, false, false) => "ESMTP",
+            (Greeting::Ehlo, false, true) => "ESMTPS",
+            (Greeting::Helo, _, _) => "SMTP",
         };
         let ip = match self.peer.ip().to_canonical() {
             IpAddr::V4(ip) => format!("[{ip}]"),

@@ -42,6 +42,7 @@ fn session_with(mode: Mode, limits: Limits) -> Session {
         mode,
         hostname: "mx.example.test".into(),
         limits,
+        starttls: false,
     };
     let peer = "192.0.2.7:40000".parse().expect("test address");
     Session::new(config, peer, DATE.into())
@@ -87,6 +88,7 @@ fn converse(
                     transcript.closed = true;
                     break;
                 }
+                Some(Action::StartTls) => panic!("STARTTLS is not offered in these transcripts"),
                 None => break,
             }
         }
@@ -710,4 +712,76 @@ proptest::proptest! {
         converse(&mut s, &[&prefix], &all_durable);
         proptest::prop_assert!(s.pending.len() <= 64);
     }
+}
+
+fn tls_session() -> Session {
+    let config = SessionConfig {
+        mode: Mode::Smtp,
+        hostname: "mx.example.test".into(),
+        limits: limits(),
+        starttls: true,
+    };
+    Session::new(
+        config,
+        "192.0.2.7:40000".parse().expect("test address"),
+        DATE.into(),
+    )
+}
+
+#[test]
+fn starttls_is_offered_once_and_resets_the_session() {
+    let mut s = tls_session();
+    let step = s.feed(b"EHLO client.test\r\n", &Users);
+    let text = String::from_utf8(step.reply).expect("ASCII");
+    assert!(text.contains("250-STARTTLS\r\n"), "{text}");
+    let step = s.feed(b"STARTTLS\r\n", &Users);
+    assert_eq!(step.reply, b"220 2.0.0 Ready to start TLS\r\n");
+    assert_eq!(step.action, Some(Action::StartTls));
+    s.tls_started();
+    // The client must greet again; MAIL before EHLO is out of sequence.
+    let step = s.feed(b"MAIL FROM:<a@remote.test>\r\n", &Users);
+    assert_eq!(step.reply, b"503 Error: send EHLO or HELO first\r\n");
+    let step = s.feed(b"EHLO client.test\r\n", &Users);
+    let text = String::from_utf8(step.reply).expect("ASCII");
+    assert!(!text.contains("STARTTLS"), "{text}");
+    let step = s.feed(b"STARTTLS\r\n", &Users);
+    assert!(step.reply.starts_with(b"502 5.5.1"));
+    assert_eq!(step.action, None);
+}
+
+#[test]
+fn commands_sent_with_starttls_are_discarded_not_run_inside_tls() {
+    let mut s = tls_session();
+    s.feed(b"EHLO client.test\r\n", &Users);
+    // An attacker appends commands in the same packet as STARTTLS (CVE-2011-0411).
+    let step = s.feed(
+        b"STARTTLS\r\nMAIL FROM:<evil@remote.test>\r\nRCPT TO:<alice@example.test>\r\n",
+        &Users,
+    );
+    assert_eq!(step.reply, b"220 2.0.0 Ready to start TLS\r\n");
+    assert_eq!(step.action, Some(Action::StartTls));
+    s.tls_started();
+    let step = s.feed(
+        b"EHLO client.test\r\nRCPT TO:<alice@example.test>\r\n",
+        &Users,
+    );
+    let text = String::from_utf8(step.reply).expect("ASCII");
+    // The injected MAIL never ran, so the RCPT that follows is out of sequence.
+    assert!(
+        text.ends_with("503 5.5.1 Error: need MAIL command\r\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn received_header_says_esmtps_after_tls() {
+    let mut s = tls_session();
+    s.feed(b"EHLO client.test\r\nSTARTTLS\r\n", &Users);
+    s.tls_started();
+    let step = s.feed(b"EHLO client.test\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nhi\r\n.\r\n", &Users);
+    let Some(Action::Deliver(delivery)) = step.action else {
+        panic!("expected a delivery")
+    };
+    let message = String::from_utf8(delivery.message).expect("ASCII");
+    assert!(message.contains(" with ESMTPS;"), "{message}");
 }

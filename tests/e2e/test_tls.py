@@ -1,0 +1,78 @@
+"""STARTTLS on SMTP with the generated self-signed certificate (RFC 3207, RFC 8314)."""
+
+import smtplib
+import socket
+import ssl
+import subprocess
+import unittest
+
+from harness import Server, strip_received
+from test_delivery import chat, read_reply
+
+DOMAIN = "example.test"
+
+
+def client_context():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class TlsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(executors=2, shards=4)
+        cls.server.add_user(f"tina@{DOMAIN}")
+        cls.server.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+
+    def test_starttls_delivery_is_stored_and_marked_esmtps(self):
+        msg = b"From: a@upstream.test\r\nSubject: over tls\r\nMessage-ID: <tls@t>\r\n\r\nsecret\r\n"
+        with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=30) as s:
+            s.ehlo("client.test")
+            self.assertTrue(s.has_extn("starttls"))
+            code, _ = s.starttls(context=client_context())
+            self.assertEqual(code, 220)
+            self.assertIn(s.sock.version(), ("TLSv1.2", "TLSv1.3"))
+            s.ehlo("client.test")
+            self.assertFalse(s.has_extn("starttls"), "STARTTLS is not offered twice")
+            self.assertEqual(s.sendmail("a@upstream.test", [f"tina@{DOMAIN}"], msg), {})
+        self.server.stop()
+        try:
+            stored = list(self.server.export_maildir(f"tina@{DOMAIN}").values())
+            self.assertEqual([strip_received(m) for m in stored], [msg])
+            self.assertIn(b" with ESMTPS;", stored[0])
+        finally:
+            self.server.start()
+
+    def test_commands_injected_before_the_handshake_are_not_run(self):
+        with socket.create_connection(("127.0.0.1", self.server.smtp_port), timeout=30) as raw:
+            read_reply(raw, b"220")
+            chat(raw, b"EHLO client.test\r\n", b"250")
+            raw.sendall(b"STARTTLS\r\nMAIL FROM:<evil@upstream.test>\r\n")
+            self.assertTrue(raw.recv(4096).startswith(b"220 2.0.0"))
+            tls = client_context().wrap_socket(raw, server_hostname="localhost")
+            chat(tls, b"EHLO client.test\r\n", b"250")
+            # Had the injected MAIL run, this RCPT would be accepted.
+            chat(tls, f"RCPT TO:<tina@{DOMAIN}>\r\n".encode(), b"503 5.5.1")
+            chat(tls, b"QUIT\r\n", b"221")
+
+    def test_only_tls_1_2_and_1_3(self):
+        results = {}
+        for version in ("tls1", "tls1_1", "tls1_2", "tls1_3"):
+            # SECLEVEL=0 lets the client offer the old versions, so a refusal is the server's.
+            done = subprocess.run(
+                ["openssl", "s_client", "-connect", f"127.0.0.1:{self.server.smtp_port}",
+                 "-starttls", "smtp", f"-{version}", "-cipher", "DEFAULT@SECLEVEL=0"],
+                input=b"QUIT\r\n", capture_output=True, timeout=30)
+            out = done.stdout.decode(errors="replace")
+            results[version] = "Cipher is (NONE)" not in out and "New, TLSv1." in out
+        self.assertEqual(results, {"tls1": False, "tls1_1": False, "tls1_2": True, "tls1_3": True})
+
+
+if __name__ == "__main__":
+    unittest.main()
