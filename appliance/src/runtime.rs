@@ -9,6 +9,7 @@ use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
@@ -243,6 +244,13 @@ impl Executor {
             .map_err(|_| std::io::Error::other(format!("executor {owner} cannot be reached")))
     }
 
+    /// Lets in-flight flushes finish, then writes every owned shard's checkpoint.
+    async fn checkpoint_all(&self) {
+        for owned in self.owned.values() {
+            owned.checkpoint_now().await;
+        }
+    }
+
     fn on_mesh_message(self: &Rc<Self>, msg: MeshMsg) {
         match msg {
             MeshMsg::AdoptImap {
@@ -303,7 +311,12 @@ fn internal(shard: u32, what: &str) -> TempFail {
 enum Startup {
     Ready,
     Failed(String),
+    /// Stopped on request, with every shard checkpointed.
+    Stopped,
 }
+
+/// How often executors look for a stop request (SIGTERM or SIGINT).
+const STOP_POLL: Duration = Duration::from_millis(100);
 
 /// Starts the executors and serves until the process is stopped.
 pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
@@ -318,6 +331,11 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
     }
     let layout = Arc::new(prepare_layout(&config, executors)?);
     let tls = Some(tls::acceptor(&config)?);
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone())
+            .map_err(|e| format!("cannot handle signal {signal}: {e}"))?;
+    }
     let shard_count = layout.shard_count;
     let listening = [
         ("smtp", config.listen.smtp.clone()),
@@ -339,19 +357,23 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
         .name("treehouse")
         .io_memory(IO_MEMORY_BYTES)
         .on_all_shards(move || {
-            let (config, layout, mesh, report, directory, tls) = (
+            let (config, layout, mesh, report, directory, tls, stop) = (
                 config.clone(),
                 layout.clone(),
                 mesh.clone(),
                 report.clone(),
                 directory.clone(),
                 tls.clone(),
+                stop.clone(),
             );
             async move {
                 match start_executor(config, layout, mesh, directory, tls).await {
                     Ok(ex) => {
                         let _ = report.send(Startup::Ready);
-                        run_forever(ex).await;
+                        wait_for_stop(&ex, &stop).await;
+                        ex.checkpoint_all().await;
+                        let _ = report.send(Startup::Stopped);
+                        futures_lite::future::pending::<()>().await;
                     }
                     Err(e) => {
                         let _ = report.send(Startup::Failed(e));
@@ -364,7 +386,9 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
         match reports.recv() {
             Ok(Startup::Ready) => {}
             Ok(Startup::Failed(e)) => return Err(e),
-            Err(_) => return Err("an executor stopped while starting".to_string()),
+            Ok(Startup::Stopped) | Err(_) => {
+                return Err("an executor stopped while starting".to_string());
+            }
         }
     }
     let listening: Vec<String> = listening
@@ -376,12 +400,20 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
         shard_count,
         listening.join(", ")
     );
-    for handle in pool.join_all() {
-        if let Err(e) = handle {
-            return Err(format!("an executor stopped: {e:?}"));
+    // Serve until every executor has stopped on request; an executor that dies ends
+    // the wait too (its report sender is dropped).
+    let mut stopped = 0;
+    while stopped < executors {
+        match reports.recv() {
+            Ok(Startup::Stopped) => stopped += 1,
+            Ok(_) => {}
+            Err(_) => return Err("an executor stopped unexpectedly".to_string()),
         }
     }
-    Ok(())
+    println!("treehouse: stopped; every shard checkpointed");
+    // Executor threads still hold listeners and idle sessions: end the process here.
+    drop(pool);
+    std::process::exit(0)
 }
 
 async fn start_executor(
@@ -514,6 +546,8 @@ async fn reload_directory(ex: Rc<Executor>) {
     }
 }
 
-async fn run_forever(_ex: Rc<Executor>) {
-    futures_lite::future::pending::<()>().await;
+async fn wait_for_stop(_ex: &Rc<Executor>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        glommio::timer::sleep(STOP_POLL).await;
+    }
 }

@@ -225,6 +225,26 @@ impl OwnedShard {
         }
     }
 
+    /// Waits (at most `durable_wait`) for staged changes to settle, then writes the
+    /// checkpoint, so that the next start replays no log.
+    pub async fn checkpoint_now(&self) {
+        let deadline = std::time::Instant::now() + self.limits.durable_wait;
+        while !self.waiters.borrow().is_empty() && std::time::Instant::now() < deadline {
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        let bytes = self.shard.borrow().checkpoint();
+        let dir = self.dir.clone();
+        let written = executor()
+            .spawn_blocking(move || segments::write_checkpoint(&dir, &bytes))
+            .await;
+        if let Err(e) = written {
+            eprintln!(
+                "treehouse: shard {}: checkpoint not written at stop: {e}",
+                self.id
+            );
+        }
+    }
+
     /// Zero-fills the next segment in the background queue when the log nears its end.
     fn prepare_ahead(&self, segments: &DmaSegments) {
         let log_end = self.shard.borrow().log_end_offset();
