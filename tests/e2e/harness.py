@@ -48,11 +48,13 @@ def treehouse(*args, check=True, timeout=120):
 class Server:
     """One treehouse instance with its own data folder and ports."""
 
-    def __init__(self, executors=2, shards=8, segment_size_bytes=64 << 20, extra_toml="", data_dirs=None):
+    def __init__(self, executors=2, shards=8, segment_size_bytes=64 << 20, extra_toml="", data_dirs=None,
+                 imap_toml=""):
         self.tmp = tempfile.mkdtemp(prefix="treehouse-e2e-")
         self.data_dir = os.path.join(self.tmp, "data")
         self.smtp_port = free_port()
         self.lmtp_port = free_port()
+        self.imap_port = free_port()
         self.shards = shards
         self.executors = executors
         self.config_path = os.path.join(self.tmp, "treehouse.toml")
@@ -71,7 +73,7 @@ demo_account = false
 [listen]
 smtp = ["127.0.0.1:{self.smtp_port}"]
 lmtp = ["127.0.0.1:{self.lmtp_port}"]
-imap = []
+imap = ["127.0.0.1:{self.imap_port}"]
 
 [store]
 shards = {shards}
@@ -80,6 +82,12 @@ segment_size_bytes = {segment_size_bytes}
 {extra_toml}
 """
             )
+            if "[imap]" not in extra_toml:
+                literal_max_bytes = ""
+                # An IMAP literal must fit a segment; small test segments get a smaller limit.
+                if "max_literal_bytes" not in imap_toml:
+                    literal_max_bytes = f"max_literal_bytes = {min(50 << 20, segment_size_bytes - (128 << 10))}\n"
+                f.write(f"\n[imap]\n{literal_max_bytes}{imap_toml}\n")
         self.proc = None
         self.log_path = os.path.join(self.tmp, "server.log")
 
@@ -105,7 +113,7 @@ segment_size_bytes = {segment_size_bytes}
             if self.proc.poll() is not None:
                 raise AssertionError(f"server exited {self.proc.returncode}: {self.log()}")
             if "ready" in self.log()[self.log_offset :]:
-                for port in (self.smtp_port, self.lmtp_port):
+                for port in (self.smtp_port, self.lmtp_port, self.imap_port):
                     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
                         s.recv(512)
                 return

@@ -332,6 +332,16 @@ impl Session {
         }
     }
 
+    /// The largest literal accepted now: before login only a command line's worth, so
+    /// that unauthenticated clients cannot make the server buffer whole messages.
+    fn literal_limit_bytes(&self) -> u32 {
+        if self.account.is_some() {
+            self.cfg.literal_max_bytes
+        } else {
+            self.cfg.literal_max_bytes.min(self.cfg.line_max_bytes)
+        }
+    }
+
     fn line(&mut self, text: &str) {
         self.out.extend_from_slice(text.as_bytes());
         self.out.extend_from_slice(b"\r\n");
@@ -366,7 +376,7 @@ impl Session {
                 self.frag.poison_message();
             }
             if let Some(literal) = announcement {
-                let too_big = literal.length > self.cfg.literal_max_bytes;
+                let too_big = literal.length > self.literal_limit_bytes();
                 match (literal.mode, self.reject, too_big) {
                     (LiteralMode::Sync, None, false) => self.line("+ Ready for literal data"),
                     (LiteralMode::Sync, reject, _) => {
@@ -377,7 +387,7 @@ impl Session {
                             }
                             _ => self.line(&format!(
                                 "{tag} NO [TOOBIG] Literal exceeds the limit of {} bytes",
-                                self.cfg.literal_max_bytes
+                                self.literal_limit_bytes()
                             )),
                         }
                         self.reject = None;
@@ -403,7 +413,7 @@ impl Session {
                 }
                 Reject::LiteralTooBig => self.line(&format!(
                     "{tag} BAD [TOOBIG] Literal exceeds the limit of {} bytes",
-                    self.cfg.literal_max_bytes
+                    self.literal_limit_bytes()
                 )),
             }
             self.mode = Mode::Command;
@@ -465,6 +475,10 @@ impl Session {
                 let caps = self.capabilities();
                 self.line(&format!("* CAPABILITY {caps}"));
                 self.line(&format!("{tag} OK CAPABILITY completed"));
+                return None;
+            }
+            CommandBody::Check if self.selected.is_none() => {
+                self.line(&format!("{tag} BAD No mailbox selected"));
                 return None;
             }
             CommandBody::Noop | CommandBody::Check => {

@@ -643,6 +643,61 @@ fn copy_and_move_report_copyuid() {
 }
 
 #[test]
+fn rename_of_selected_inbox_reports_expunges_before_completion() {
+    let mut world = World::new();
+    let mut c = Client::logged_in(&mut world);
+    append_text(&mut world, &mut c, "INBOX", MSG1);
+    select_inbox(&mut world, &mut c);
+    assert_eq!(
+        c.send(&mut world, "a RENAME INBOX saved\r\n"),
+        "* 1 EXPUNGE\r\na OK RENAME completed\r\n"
+    );
+    assert_eq!(c.send(&mut world, "b NOOP\r\n"), "b OK NOOP completed\r\n");
+}
+
+#[test]
+fn check_needs_a_selected_mailbox() {
+    let mut world = World::new();
+    let mut c = Client::new(SessionConfig::default());
+    assert_eq!(
+        c.send(&mut world, "a CHECK\r\n"),
+        "a BAD No mailbox selected\r\n"
+    );
+    let mut c = Client::logged_in(&mut world);
+    assert_eq!(
+        c.send(&mut world, "b CHECK\r\n"),
+        "b BAD No mailbox selected\r\n"
+    );
+    select_inbox(&mut world, &mut c);
+    assert_eq!(
+        c.send(&mut world, "c CHECK\r\n"),
+        "c OK CHECK completed\r\n"
+    );
+}
+
+#[test]
+fn literals_before_login_are_limited_to_a_line() {
+    let mut world = World::new();
+    let cfg = SessionConfig {
+        line_max_bytes: 1000,
+        literal_max_bytes: 100_000,
+        ..SessionConfig::default()
+    };
+    let mut c = Client::new(cfg);
+    assert_eq!(
+        c.send(&mut world, "a LOGIN {5000}\r\n"),
+        "a NO [TOOBIG] Literal exceeds the limit of 1000 bytes\r\n"
+    );
+    assert_eq!(
+        c.send(
+            &mut world,
+            "b LOGIN alice secret\r\nc APPEND INBOX {5000}\r\n"
+        ),
+        "b OK Logged in\r\n+ Ready for literal data\r\n"
+    );
+}
+
+#[test]
 fn rename_inbox_moves_its_messages() {
     let mut world = World::new();
     let mut c = Client::logged_in(&mut world);

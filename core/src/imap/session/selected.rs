@@ -656,11 +656,12 @@ impl Session {
         let account = self.account.clone().unwrap_or_default();
         match then {
             After::Plain { done } => {
+                // Untagged updates go before the tagged completion.
+                self.sync(store, true, false);
                 match failure {
                     None => self.line(&format!("{tag} OK {done}")),
                     Some(e) => self.line(&format!("{tag} NO {}", one_line(&e))),
                 }
-                self.sync(store, true, false);
             }
             After::RenameInbox { uids } => {
                 if let Some(e) = failure {
