@@ -17,6 +17,7 @@ use treehouse_core::store::{self, Shard, StoreError};
 
 use crate::runtime::Executor;
 use crate::shard::OwnedShard;
+use crate::tls::{Conn, TlsConn, TlsParts};
 
 /// Bytes read from a socket at a time.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -65,6 +66,7 @@ pub fn session_config(ex: &Executor) -> SessionConfig {
         line_max_bytes: imap.max_line_bytes,
         literal_max_bytes: imap.max_literal_bytes,
         idle_timeout: Duration::from_secs(imap.idle_timeout_secs),
+        starttls: ex.tls.is_some(),
         ..SessionConfig::default()
     }
 }
@@ -88,17 +90,22 @@ pub async fn serve_connection(ex: Rc<Executor>, mut stream: TcpStream) {
         reply: session.greeting(),
         action: None,
     };
-    run(ex, stream, session, None, greeting).await;
+    run(ex, Conn::Plain(stream), session, None, greeting).await;
 }
 
 /// Continues a session handed over by another executor after its login.
 pub async fn adopt(
     ex: Rc<Executor>,
     socket: std::net::TcpStream,
+    tls: Option<TlsParts>,
     mut session: Session,
     account: String,
 ) {
-    let mut stream = TcpStream::from(socket2::Socket::from(socket));
+    let tcp = TcpStream::from(socket2::Socket::from(socket));
+    let mut stream = match tls {
+        Some(parts) => Conn::Tls(Box::new(TlsConn::from_parts(tcp, parts))),
+        None => Conn::Plain(tcp),
+    };
     let shard = shard_of(&account, ex.layout.shard_count);
     let Some(owned) = ex.owned_shard(shard) else {
         let _ = stream
@@ -119,7 +126,7 @@ pub async fn adopt(
 
 async fn run(
     ex: Rc<Executor>,
-    mut stream: TcpStream,
+    mut stream: Conn,
     mut session: Session,
     mut home: Option<Home>,
     step: Step,
@@ -128,7 +135,8 @@ async fn run(
     let handed_off = match converse(&ex, &mut stream, &mut session, &mut home, step).await {
         Ok(Ending::Closed) => false,
         Ok(Ending::HandOff { owner, account }) => {
-            match hand_off(&ex, &stream, owner, session, account).await {
+            let stream = std::mem::replace(&mut stream, Conn::Closed);
+            match hand_off(&ex, stream, owner, session, account).await {
                 Ok(()) => true,
                 Err(e) => {
                     eprintln!(
@@ -170,14 +178,15 @@ enum Wake {
 
 async fn converse(
     ex: &Rc<Executor>,
-    stream: &mut TcpStream,
+    stream: &mut Conn,
     session: &mut Session,
     home: &mut Option<Home>,
     mut step: Step,
 ) -> io::Result<Ending> {
-    let _ = stream.set_nodelay(true);
-    stream.set_read_timeout(Some(session.idle_timeout()))?;
-    stream.set_write_timeout(Some(session.idle_timeout()))?;
+    let tcp = stream.tcp()?;
+    let _ = tcp.set_nodelay(true);
+    tcp.set_read_timeout(Some(session.idle_timeout()))?;
+    tcp.set_write_timeout(Some(session.idle_timeout()))?;
     let mut watch = home.as_ref().map(|h| h.owned.watch());
     let mut buf = vec![0u8; READ_CHUNK_BYTES];
     loop {
@@ -188,6 +197,16 @@ async fn converse(
             step = match step.action.take() {
                 None => break,
                 Some(Action::Close) => return Ok(Ending::Closed),
+                Some(Action::StartTls) => {
+                    let Some(config) = ex.tls.as_ref() else {
+                        return Ok(Ending::Closed);
+                    };
+                    stream.flush().await?;
+                    let plain = std::mem::replace(stream, Conn::Closed);
+                    *stream = plain.start_tls(config).await?;
+                    session.tls_started();
+                    Step::default()
+                }
                 Some(Action::Authenticate { login, password }) => {
                     let directory = ex.directory.borrow().clone();
                     let account = glommio::executor()
@@ -263,17 +282,27 @@ async fn converse(
     }
 }
 
-/// Sends the socket and the session (with its buffered input) to `owner`.
+/// Sends the socket, its TLS state and the session (with its buffered input) to `owner`.
 async fn hand_off(
     ex: &Rc<Executor>,
-    stream: &TcpStream,
+    stream: Conn,
     owner: usize,
     session: Session,
     account: String,
 ) -> io::Result<()> {
-    // SAFETY: `stream` owns this descriptor and keeps it open for the whole borrow;
-    // the borrow only lives long enough to duplicate it.
-    let fd: OwnedFd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) }.try_clone_to_owned()?;
+    let (tcp, tls) = match stream {
+        Conn::Plain(tcp) => (tcp, None),
+        Conn::Tls(tls) => {
+            let (tcp, parts) = tls.into_parts();
+            (tcp, Some(parts))
+        }
+        Conn::Closed => return Err(io::Error::from(io::ErrorKind::NotConnected)),
+    };
+    // SAFETY: `tcp` owns this descriptor and keeps it open for the whole borrow; the
+    // borrow only lives long enough to duplicate it.
+    let fd: OwnedFd = unsafe { BorrowedFd::borrow_raw(tcp.as_raw_fd()) }.try_clone_to_owned()?;
+    drop(tcp);
     let socket = std::net::TcpStream::from(fd);
-    ex.adopt_elsewhere(owner, socket, session, account).await
+    ex.adopt_elsewhere(owner, socket, tls, session, account)
+        .await
 }

@@ -43,6 +43,7 @@ pub enum MeshMsg {
     /// Continue a logged-in IMAP session here, on the owner of its account's shard.
     AdoptImap {
         socket: std::net::TcpStream,
+        tls: Option<crate::tls::TlsParts>,
         session: Box<treehouse_core::imap::Session>,
         account: String,
     },
@@ -180,7 +181,7 @@ pub struct Executor {
     /// Task queue for client sessions and deliveries.
     pub delivery_queue: TaskQueueHandle,
     /// TLS for STARTTLS, when a certificate is available.
-    pub tls: Option<futures_rustls::TlsAcceptor>,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Executor {
@@ -230,11 +231,13 @@ impl Executor {
         &self,
         owner: usize,
         socket: std::net::TcpStream,
+        tls: Option<crate::tls::TlsParts>,
         session: treehouse_core::imap::Session,
         account: String,
     ) -> std::io::Result<()> {
         let msg = MeshMsg::AdoptImap {
             socket,
+            tls,
             session: Box::new(session),
             account,
         };
@@ -255,12 +258,13 @@ impl Executor {
         match msg {
             MeshMsg::AdoptImap {
                 socket,
+                tls,
                 session,
                 account,
             } => {
                 let _ = spawn(
                     self.delivery_queue,
-                    imap::adopt(self.clone(), socket, *session, account),
+                    imap::adopt(self.clone(), socket, tls, *session, account),
                 );
             }
             MeshMsg::Apply {
@@ -330,7 +334,7 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
         }
     }
     let layout = Arc::new(prepare_layout(&config, executors)?);
-    let tls = Some(tls::acceptor(&config)?);
+    let tls = Some(tls::server_config(&config)?);
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone())
@@ -421,7 +425,7 @@ async fn start_executor(
     layout: Arc<Layout>,
     mesh: MeshBuilder<MeshMsg, glommio::channels::channel_mesh::Full>,
     directory: Arc<Directory>,
-    tls: Option<futures_rustls::TlsAcceptor>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Result<Rc<Executor>, String> {
     let (senders, mut receivers) = mesh
         .join()

@@ -1,6 +1,7 @@
 //! TLS under any session: the server certificate (from the configured PEM files, or a
 //! self-signed one generated at first start), rustls limited to TLS 1.2 and 1.3, and
-//! [`Conn`], a connection that is plain until STARTTLS upgrades it.
+//! [`Conn`], a connection that is plain until STARTTLS upgrades it, with [`TlsConn`]
+//! driving rustls directly so that a TLS session can move between executors.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -9,16 +10,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_lite::{AsyncRead, AsyncWrite};
-use futures_rustls::TlsAcceptor;
-use futures_rustls::server::TlsStream;
 use glommio::net::TcpStream;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::Config;
 
-/// Builds the acceptor every listener shares.
-pub fn acceptor(config: &Config) -> Result<TlsAcceptor, String> {
+/// Builds the TLS configuration every listener shares.
+pub fn server_config(config: &Config) -> Result<Arc<rustls::ServerConfig>, String> {
     let (cert_file, key_file) = certificate_files(config)?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_file)
         .and_then(|certs| certs.collect())
@@ -52,7 +51,7 @@ pub fn acceptor(config: &Config) -> Result<TlsAcceptor, String> {
                 cert_file.display()
             )
         })?;
-    Ok(TlsAcceptor::from(Arc::new(server)))
+    Ok(Arc::new(server))
 }
 
 /// The configured PEM files, or the self-signed pair in `<data_dir>/tls/`, made on first use.
@@ -93,21 +92,184 @@ fn restrict_to_owner(path: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot restrict {}: {e}", path.display()))
 }
 
+/// Ciphertext read from the socket at a time.
+const CIPHERTEXT_CHUNK_BYTES: usize = 16 * 1024 + 256;
+
+/// A TLS session over a glommio socket, driven by rustls directly so that its state
+/// (`rustls::ServerConnection` and the ciphertext in flight) can move to another
+/// executor with the socket.
+pub struct TlsConn {
+    tcp: TcpStream,
+    tls: Box<rustls::ServerConnection>,
+    /// Ciphertext read but not yet taken by rustls.
+    incoming: Vec<u8>,
+    /// Ciphertext produced by rustls but not yet written to the socket.
+    outgoing: Vec<u8>,
+}
+
+/// A TLS session taken apart to cross to another executor.
+pub struct TlsParts {
+    /// The rustls session state.
+    pub tls: Box<rustls::ServerConnection>,
+    /// Ciphertext read but not yet taken by rustls.
+    pub incoming: Vec<u8>,
+    /// Ciphertext not yet written.
+    pub outgoing: Vec<u8>,
+}
+
+impl TlsConn {
+    /// Runs the server side of a handshake on `tcp`.
+    pub async fn accept(tcp: TcpStream, config: &Arc<rustls::ServerConfig>) -> io::Result<TlsConn> {
+        let tls = rustls::ServerConnection::new(config.clone()).map_err(io::Error::other)?;
+        let mut conn = TlsConn {
+            tcp,
+            tls: Box::new(tls),
+            incoming: Vec::new(),
+            outgoing: Vec::new(),
+        };
+        futures_lite::future::poll_fn(|cx| conn.poll_handshake(cx)).await?;
+        Ok(conn)
+    }
+
+    /// Takes the session apart, keeping the socket separate.
+    pub fn into_parts(self) -> (TcpStream, TlsParts) {
+        (
+            self.tcp,
+            TlsParts {
+                tls: self.tls,
+                incoming: self.incoming,
+                outgoing: self.outgoing,
+            },
+        )
+    }
+
+    /// Puts a session back together on this executor.
+    pub fn from_parts(tcp: TcpStream, parts: TlsParts) -> TlsConn {
+        TlsConn {
+            tcp,
+            tls: parts.tls,
+            incoming: parts.incoming,
+            outgoing: parts.outgoing,
+        }
+    }
+
+    fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            std::task::ready!(self.poll_send(cx))?;
+            if !self.tls.is_handshaking() {
+                return Poll::Ready(Ok(()));
+            }
+            if std::task::ready!(self.poll_receive(cx))? == 0 {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the client closed the connection during the TLS handshake",
+                )));
+            }
+        }
+    }
+
+    /// Writes all pending ciphertext to the socket.
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.tls.wants_write() {
+            self.tls.write_tls(&mut self.outgoing)?;
+        }
+        while !self.outgoing.is_empty() {
+            let n = std::task::ready!(Pin::new(&mut self.tcp).poll_write(cx, &self.outgoing))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.outgoing.drain(..n);
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Reads ciphertext from the socket into rustls; `Ok(0)` at end of stream.
+    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let got = if self.incoming.is_empty() {
+            let mut chunk = vec![0u8; CIPHERTEXT_CHUNK_BYTES];
+            let n = std::task::ready!(Pin::new(&mut self.tcp).poll_read(cx, &mut chunk))?;
+            if n == 0 {
+                return Poll::Ready(Ok(0));
+            }
+            chunk.truncate(n);
+            self.incoming = chunk;
+            n
+        } else {
+            self.incoming.len()
+        };
+        let taken = self.tls.read_tls(&mut &self.incoming[..])?;
+        self.incoming.drain(..taken);
+        self.tls
+            .process_new_packets()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        Poll::Ready(Ok(got))
+    }
+}
+
+impl AsyncRead for TlsConn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        loop {
+            match io::Read::read(&mut this.tls.reader(), buf) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Poll::Ready(Ok(0)),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+            std::task::ready!(this.poll_send(cx))?;
+            if std::task::ready!(this.poll_receive(cx))? == 0 {
+                return Poll::Ready(Ok(0));
+            }
+        }
+    }
+}
+
+impl AsyncWrite for TlsConn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let n = io::Write::write(&mut this.tls.writer(), buf)?;
+        // The bytes are rustls's now; sending them may finish in a later flush.
+        let _ = this.poll_send(cx)?;
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        std::task::ready!(this.poll_send(cx))?;
+        Pin::new(&mut this.tcp).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.tls.send_close_notify();
+        std::task::ready!(this.poll_send(cx))?;
+        Pin::new(&mut this.tcp).poll_close(cx)
+    }
+}
+
 /// A client connection, in the clear or under TLS.
 pub enum Conn {
     /// Plain TCP.
     Plain(TcpStream),
     /// TLS over TCP.
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsConn>),
     /// Given away (only while a handshake takes the plain stream).
     Closed,
 }
 
 impl Conn {
     /// Runs the TLS handshake on a plain connection (after STARTTLS).
-    pub async fn start_tls(self, acceptor: &TlsAcceptor) -> io::Result<Conn> {
+    pub async fn start_tls(self, config: &Arc<rustls::ServerConfig>) -> io::Result<Conn> {
         match self {
-            Conn::Plain(tcp) => Ok(Conn::Tls(Box::new(acceptor.accept(tcp).await?))),
+            Conn::Plain(tcp) => Ok(Conn::Tls(Box::new(TlsConn::accept(tcp, config).await?))),
             Conn::Tls(_) => Err(io::Error::other("TLS is already active")),
             Conn::Closed => Err(closed()),
         }
@@ -117,7 +279,7 @@ impl Conn {
     pub fn tcp(&self) -> io::Result<&TcpStream> {
         match self {
             Conn::Plain(tcp) => Ok(tcp),
-            Conn::Tls(tls) => Ok(tls.get_ref().0),
+            Conn::Tls(tls) => Ok(&tls.tcp),
             Conn::Closed => Err(closed()),
         }
     }

@@ -1,12 +1,13 @@
 """STARTTLS on SMTP with the generated self-signed certificate (RFC 3207, RFC 8314)."""
 
+import imaplib
 import smtplib
 import socket
 import ssl
 import subprocess
 import unittest
 
-from harness import Server, strip_received
+from harness import Server, shard_of, strip_received
 from test_delivery import chat, read_reply
 
 DOMAIN = "example.test"
@@ -19,17 +20,29 @@ def client_context():
     return ctx
 
 
-class TlsTest(unittest.TestCase):
+class TlsServer(unittest.TestCase):
+    """One server for the TLS tests; its accounts span both executors."""
+
     @classmethod
     def setUpClass(cls):
         cls.server = Server(executors=2, shards=4)
         cls.server.add_user(f"tina@{DOMAIN}")
+        # One account whose shard each executor owns, so IMAP sessions move with TLS.
+        cls.imap_users = []
+        for i in range(64):
+            user = f"reader{i}@{DOMAIN}"
+            if shard_of(user, 4) % 2 not in [shard_of(u, 4) % 2 for u in cls.imap_users]:
+                cls.imap_users.append(user)
+        for user in cls.imap_users:
+            cls.server.add_user(user, "pw")
         cls.server.start()
 
     @classmethod
     def tearDownClass(cls):
         cls.server.cleanup()
 
+
+class SmtpTlsTest(TlsServer):
     def test_starttls_delivery_is_stored_and_marked_esmtps(self):
         msg = b"From: a@upstream.test\r\nSubject: over tls\r\nMessage-ID: <tls@t>\r\n\r\nsecret\r\n"
         with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=30) as s:
@@ -72,6 +85,40 @@ class TlsTest(unittest.TestCase):
             out = done.stdout.decode(errors="replace")
             results[version] = "Cipher is (NONE)" not in out and "New, TLSv1." in out
         self.assertEqual(results, {"tls1": False, "tls1_1": False, "tls1_2": True, "tls1_3": True})
+
+
+class ImapTlsTest(TlsServer):
+    def test_imap_starttls_login_and_fetch_on_both_executors(self):
+        for user in self.imap_users:
+            msg = f"From: a@upstream.test\r\nSubject: for {user}\r\n\r\nbody\r\n".encode()
+            with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=30) as s:
+                s.sendmail("a@upstream.test", [user], msg)
+            # Several connections: the kernel spreads them over both executors, so most
+            # logins move to the other executor together with their TLS session.
+            for _ in range(6):
+                m = imaplib.IMAP4("127.0.0.1", self.server.imap_port, timeout=30)
+                self.assertIn("STARTTLS", m.capabilities)
+                m.starttls(ssl_context=client_context())
+                self.assertNotIn("STARTTLS", m.capabilities)
+                m.login(user, "pw")
+                typ, data = m.select("INBOX")
+                self.assertEqual((typ, data), ("OK", [b"1"]))
+                typ, data = m.fetch("1", "(BODY.PEEK[])")
+                self.assertEqual(strip_received(data[0][1]), msg)
+                m.logout()
+
+    def test_imap_commands_before_the_handshake_are_not_run(self):
+        with socket.create_connection(("127.0.0.1", self.server.imap_port), timeout=30) as raw:
+            self.assertTrue(raw.recv(4096).startswith(b"* OK"))
+            user = self.imap_users[0]
+            raw.sendall(b"a STARTTLS\r\nb LOGIN " + user.encode() + b" pw\r\n")
+            self.assertTrue(raw.recv(4096).startswith(b"a OK"))
+            tls = client_context().wrap_socket(raw, server_hostname="localhost")
+            tls.sendall(b"c SELECT INBOX\r\n")
+            reply = tls.recv(4096)
+            # Had the injected LOGIN run, SELECT would succeed.
+            self.assertTrue(reply.startswith(b"c BAD") or reply.startswith(b"c NO"), reply)
+            tls.sendall(b"d LOGOUT\r\n")
 
 
 if __name__ == "__main__":

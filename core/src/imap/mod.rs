@@ -63,6 +63,8 @@ pub struct SessionConfig {
     pub copy_max_bytes: u64,
     /// How long a client may stay silent (also while idling).
     pub idle_timeout: Duration,
+    /// Whether the runtime can start TLS on this connection (STARTTLS is offered).
+    pub starttls: bool,
 }
 
 impl Default for SessionConfig {
@@ -74,6 +76,7 @@ impl Default for SessionConfig {
             mailbox_depth_max: 16,
             copy_max_bytes: 256 * 1024 * 1024,
             idle_timeout: Duration::from_secs(30 * 60),
+            starttls: false,
         }
     }
 }
@@ -101,6 +104,9 @@ pub enum Action {
     Apply(Vec<store::Op>),
     /// Close the connection after sending the reply.
     Close,
+    /// Start TLS now (the tagged OK is in this step), then call [`Session::tls_started`].
+    /// Input that followed STARTTLS has already been discarded (RFC 9051 §6.2.1).
+    StartTls,
 }
 
 /// Shows the request, never the password.
@@ -113,6 +119,7 @@ impl std::fmt::Debug for Action {
                 .finish_non_exhaustive(),
             Action::Apply(ops) => f.debug_tuple("Apply").field(&ops.len()).finish(),
             Action::Close => f.write_str("Close"),
+            Action::StartTls => f.write_str("StartTls"),
         }
     }
 }

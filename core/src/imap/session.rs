@@ -161,6 +161,8 @@ pub struct Session {
     qresync: bool,
     utf8: bool,
     closed: bool,
+    /// TLS is active on the connection.
+    tls: bool,
     out: Vec<u8>,
 }
 
@@ -179,15 +181,18 @@ impl std::fmt::Debug for Session {
 
 type StoreRef<'s> = Option<&'s mut dyn Mailstore>;
 
+/// The most bytes one command (lines and literals) may span in the Fragmentizer.
+fn fragment_max(cfg: &SessionConfig) -> u32 {
+    cfg.line_max_bytes
+        .saturating_mul(4)
+        .saturating_add(cfg.literal_max_bytes)
+}
+
 impl Session {
     /// A new, not yet authenticated session.
     pub fn new(cfg: SessionConfig) -> Self {
-        let max = cfg
-            .line_max_bytes
-            .saturating_mul(4)
-            .saturating_add(cfg.literal_max_bytes);
         Self {
-            frag: Fragmentizer::new(max),
+            frag: Fragmentizer::new(fragment_max(&cfg)),
             cfg,
             mode: Mode::Command,
             pending: None,
@@ -198,8 +203,18 @@ impl Session {
             qresync: false,
             utf8: false,
             closed: false,
+            tls: false,
             out: Vec::new(),
         }
+    }
+
+    fn fragment_max_bytes(&self) -> u32 {
+        fragment_max(&self.cfg)
+    }
+
+    /// The runtime finished the TLS handshake; capabilities no longer offer STARTTLS.
+    pub fn tls_started(&mut self) {
+        self.tls = true;
     }
 
     /// The greeting to send when the connection opens.
@@ -227,6 +242,9 @@ impl Session {
              CHILDREN SPECIAL-USE CONDSTORE QRESYNC UTF8=ACCEPT STATUS=SIZE",
         );
         let _ = write!(caps, " APPENDLIMIT={}", self.cfg.literal_max_bytes);
+        if self.cfg.starttls && !self.tls && self.account.is_none() {
+            caps.push_str(" STARTTLS");
+        }
         if self.account.is_none() {
             caps.push_str(" AUTH=PLAIN");
         }
@@ -500,8 +518,15 @@ impl Session {
                 return None;
             }
             CommandBody::StartTLS => {
-                self.line(&format!("{tag} BAD STARTTLS is not available"));
-                return None;
+                if !self.cfg.starttls || self.tls || self.account.is_some() {
+                    self.line(&format!("{tag} BAD STARTTLS is not available"));
+                    return None;
+                }
+                self.line(&format!("{tag} OK Begin TLS negotiation now"));
+                // Whatever followed STARTTLS in the clear is dropped, never run inside
+                // TLS (the CVE-2011-0411 class of injection).
+                self.frag = Fragmentizer::new(self.fragment_max_bytes());
+                return Some(Action::StartTls);
             }
             CommandBody::Login { username, password } => {
                 if self.account.is_some() {

@@ -103,6 +103,10 @@ impl Client {
                     let results = world.apply(ops);
                     self.session.applied(results, world)
                 }
+                Some(Action::StartTls) => {
+                    self.session.tls_started();
+                    break;
+                }
             };
         }
         match String::from_utf8(out) {
@@ -1112,4 +1116,31 @@ fn input_split_anywhere_gives_the_same_replies() {
         assert_eq!(got, expected, "chunks of {chunk} bytes");
         assert!(c.closed);
     }
+}
+
+#[test]
+fn starttls_drops_commands_sent_with_it_and_is_offered_once() {
+    let mut world = World::new();
+    let cfg = SessionConfig {
+        starttls: true,
+        ..SessionConfig::default()
+    };
+    let mut client = Client::new(cfg);
+    let caps = client.send(&mut world, "a CAPABILITY\r\n");
+    assert!(caps.contains(" STARTTLS"), "{caps}");
+    // The LOGIN rides in the same packet as STARTTLS (the CVE-2011-0411 injection).
+    let reply = client.send(
+        &mut world,
+        &format!("b STARTTLS\r\nc LOGIN {ACCOUNT} secret\r\n"),
+    );
+    assert_eq!(reply, "b OK Begin TLS negotiation now\r\n");
+    assert_eq!(
+        client.session.account(),
+        None,
+        "the injected LOGIN never ran"
+    );
+    let caps = client.send(&mut world, "d CAPABILITY\r\n");
+    assert!(!caps.contains("STARTTLS"), "{caps}");
+    let again = client.send(&mut world, "e STARTTLS\r\n");
+    assert_eq!(again, "e BAD STARTTLS is not available\r\n");
 }
