@@ -15,7 +15,15 @@ pub const SHARDS_MAX: u32 = 4096;
 /// Largest accepted `server.executors`.
 pub const EXECUTORS_MAX: usize = 1024;
 /// Protocol names accepted by `--listen PROTO=ADDR`, in `[listen]` order.
-pub const LISTEN_PROTOCOLS: [&str; 6] = ["smtp", "lmtp", "imap", "pop3", "submission", "metrics"];
+pub const LISTEN_PROTOCOLS: [&str; 7] = [
+    "smtp",
+    "lmtp",
+    "imap",
+    "imaps",
+    "pop3",
+    "submission",
+    "metrics",
+];
 
 /// The documented default configuration file, printed by `treehouse config default`.
 pub const DEFAULT_TOML: &str = r#"# treehouse configuration file.
@@ -63,6 +71,9 @@ lmtp = ["127.0.0.1:2424"]
 
 # IMAP4rev1 mail access. Default: ["127.0.0.1:1143"].
 imap = ["127.0.0.1:1143"]
+
+# IMAP over implicit TLS (RFC 8314; port 993 on an appliance). Default: [] (off).
+imaps = []
 
 # POP3 mail access. Default: [] (off).
 pop3 = []
@@ -264,6 +275,8 @@ pub struct Listen {
     pub lmtp: Vec<SocketAddr>,
     /// IMAP mail access.
     pub imap: Vec<SocketAddr>,
+    /// IMAP over implicit TLS.
+    pub imaps: Vec<SocketAddr>,
     /// POP3 mail access.
     pub pop3: Vec<SocketAddr>,
     /// SMTP submission from authenticated users.
@@ -278,6 +291,7 @@ impl Default for Listen {
             smtp: vec![SocketAddr::from(([127, 0, 0, 1], 2525))],
             lmtp: vec![SocketAddr::from(([127, 0, 0, 1], 2424))],
             imap: vec![SocketAddr::from(([127, 0, 0, 1], 1143))],
+            imaps: Vec::new(),
             pop3: Vec::new(),
             submission: Vec::new(),
             metrics: Vec::new(),
@@ -292,6 +306,7 @@ impl Listen {
             "smtp" => Some(&mut self.smtp),
             "lmtp" => Some(&mut self.lmtp),
             "imap" => Some(&mut self.imap),
+            "imaps" => Some(&mut self.imaps),
             "pop3" => Some(&mut self.pop3),
             "submission" => Some(&mut self.submission),
             "metrics" => Some(&mut self.metrics),
@@ -300,11 +315,12 @@ impl Listen {
     }
 
     /// Every (protocol, address list) pair, in `LISTEN_PROTOCOLS` order.
-    pub fn by_protocol(&self) -> [(&'static str, &[SocketAddr]); 6] {
+    pub fn by_protocol(&self) -> [(&'static str, &[SocketAddr]); 7] {
         [
             ("smtp", &self.smtp),
             ("lmtp", &self.lmtp),
             ("imap", &self.imap),
+            ("imaps", &self.imaps),
             ("pop3", &self.pop3),
             ("submission", &self.submission),
             ("metrics", &self.metrics),
@@ -689,7 +705,7 @@ mod tests {
         assert_eq!(present, expected);
         assert_eq!(
             expected.len(),
-            31,
+            32,
             "a new key needs a documented line in DEFAULT_TOML"
         );
         // Each key line is preceded by a comment that states its default.
@@ -780,6 +796,7 @@ mod tests {
             smtp: vec![],
             lmtp: vec![],
             imap: vec![],
+            imaps: vec![],
             pop3: vec![],
             submission: vec![],
             metrics: vec![],

@@ -72,7 +72,16 @@ pub fn session_config(ex: &Executor) -> SessionConfig {
 }
 
 /// Serves a new IMAP connection from its greeting on.
-pub async fn serve_connection(ex: Rc<Executor>, mut stream: TcpStream) {
+pub async fn serve_connection(ex: Rc<Executor>, stream: TcpStream) {
+    serve(ex, stream, false).await;
+}
+
+/// Serves a new IMAP connection over implicit TLS (RFC 8314): handshake, then greeting.
+pub async fn serve_tls_connection(ex: Rc<Executor>, stream: TcpStream) {
+    serve(ex, stream, true).await;
+}
+
+async fn serve(ex: Rc<Executor>, mut stream: TcpStream, implicit_tls: bool) {
     let per_executor_max = ex
         .config
         .imap
@@ -85,12 +94,26 @@ pub async fn serve_connection(ex: Rc<Executor>, mut stream: TcpStream) {
             .await;
         return;
     }
-    let session = Session::new(session_config(&ex));
+    let mut session = Session::new(session_config(&ex));
+    let mut conn = Conn::Plain(stream);
+    if implicit_tls {
+        let Some(config) = ex.tls.as_ref() else {
+            return;
+        };
+        let _ = conn
+            .tcp()
+            .map(|tcp| tcp.set_read_timeout(Some(session.idle_timeout())));
+        conn = match conn.start_tls(config).await {
+            Ok(tls) => tls,
+            Err(_) => return,
+        };
+        session.tls_started();
+    }
     let greeting = Step {
         reply: session.greeting(),
         action: None,
     };
-    run(ex, Conn::Plain(stream), session, None, greeting).await;
+    run(ex, conn, session, None, greeting).await;
 }
 
 /// Continues a session handed over by another executor after its login.

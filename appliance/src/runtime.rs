@@ -327,7 +327,7 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
     let _lock = lock_store(&config)?;
     let executors = config.executor_count();
     for (protocol, addrs) in config.listen.by_protocol() {
-        if !addrs.is_empty() && !matches!(protocol, "smtp" | "lmtp" | "imap") {
+        if !addrs.is_empty() && !matches!(protocol, "smtp" | "lmtp" | "imap" | "imaps") {
             eprintln!(
                 "treehouse: listen.{protocol} is set but this release does not serve {protocol} yet; ignoring it"
             );
@@ -483,6 +483,9 @@ async fn start_executor(
     let addrs = &config.listen;
     for addr in &addrs.imap {
         listen(&ex, *addr, "imap", imap::serve_connection)?;
+    }
+    for addr in &addrs.imaps {
+        listen(&ex, *addr, "imaps", imap::serve_tls_connection)?;
     }
     for (list, mode) in [
         (&addrs.smtp, delivery::Mode::Smtp),

@@ -55,6 +55,7 @@ class Server:
         self.smtp_port = free_port()
         self.lmtp_port = free_port()
         self.imap_port = free_port()
+        self.imaps_port = free_port()
         self.shards = shards
         self.executors = executors
         self.config_path = os.path.join(self.tmp, "treehouse.toml")
@@ -74,6 +75,7 @@ demo_account = false
 smtp = ["127.0.0.1:{self.smtp_port}"]
 lmtp = ["127.0.0.1:{self.lmtp_port}"]
 imap = ["127.0.0.1:{self.imap_port}"]
+imaps = ["127.0.0.1:{self.imaps_port}"]
 
 [store]
 shards = {shards}

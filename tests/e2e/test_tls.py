@@ -107,6 +107,15 @@ class ImapTlsTest(TlsServer):
                 self.assertEqual(strip_received(data[0][1]), msg)
                 m.logout()
 
+    def test_imaps_implicit_tls(self):
+        user = self.imap_users[-1]
+        m = imaplib.IMAP4_SSL("127.0.0.1", self.server.imaps_port, ssl_context=client_context(), timeout=30)
+        self.assertIn(m.sock.version(), ("TLSv1.2", "TLSv1.3"))
+        self.assertNotIn("STARTTLS", m.capabilities)
+        m.login(user, "pw")
+        self.assertEqual(m.select("INBOX")[0], "OK")
+        m.logout()
+
     def test_imap_commands_before_the_handshake_are_not_run(self):
         with socket.create_connection(("127.0.0.1", self.server.imap_port), timeout=30) as raw:
             self.assertTrue(raw.recv(4096).startswith(b"* OK"))
