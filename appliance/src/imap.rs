@@ -19,8 +19,9 @@ use crate::runtime::Executor;
 use crate::shard::OwnedShard;
 use crate::tls::{Conn, TlsConn, TlsParts};
 
-/// Bytes read from a socket at a time.
-const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Bytes read from a socket at a time; small, because most sessions sit idle and each
+/// keeps its buffer (a large APPEND just takes more reads).
+const READ_CHUNK_BYTES: usize = 4 * 1024;
 
 /// A logged-in session's window on its shard, valid while no change is awaited.
 struct View<'a> {
@@ -66,7 +67,7 @@ pub fn session_config(ex: &Executor) -> SessionConfig {
         line_max_bytes: imap.max_line_bytes,
         literal_max_bytes: imap.max_literal_bytes,
         idle_timeout: Duration::from_secs(imap.idle_timeout_secs),
-        starttls: ex.tls.is_some(),
+        starttls: ex.tls().is_some(),
         ..SessionConfig::default()
     }
 }
@@ -97,13 +98,13 @@ async fn serve(ex: Rc<Executor>, mut stream: TcpStream, implicit_tls: bool) {
     let mut session = Session::new(session_config(&ex));
     let mut conn = Conn::Plain(stream);
     if implicit_tls {
-        let Some(config) = ex.tls.as_ref() else {
+        let Some(config) = ex.tls() else {
             return;
         };
         let _ = conn
             .tcp()
             .map(|tcp| tcp.set_read_timeout(Some(session.idle_timeout())));
-        conn = match conn.start_tls(config).await {
+        conn = match conn.start_tls(&config).await {
             Ok(tls) => tls,
             Err(_) => return,
         };
@@ -221,12 +222,12 @@ async fn converse(
                 None => break,
                 Some(Action::Close) => return Ok(Ending::Closed),
                 Some(Action::StartTls) => {
-                    let Some(config) = ex.tls.as_ref() else {
+                    let Some(config) = ex.tls() else {
                         return Ok(Ending::Closed);
                     };
                     stream.flush().await?;
                     let plain = std::mem::replace(stream, Conn::Closed);
-                    *stream = plain.start_tls(config).await?;
+                    *stream = plain.start_tls(&config).await?;
                     session.tls_started();
                     Step::default()
                 }

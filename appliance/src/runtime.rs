@@ -180,8 +180,8 @@ pub struct Executor {
     pub imap_connections: Cell<usize>,
     /// Task queue for client sessions and deliveries.
     pub delivery_queue: TaskQueueHandle,
-    /// TLS for STARTTLS, when a certificate is available.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// TLS for STARTTLS and implicit TLS, shared by every executor; SIGHUP replaces it.
+    tls: tls::Certificates,
 }
 
 impl Executor {
@@ -245,6 +245,11 @@ impl Executor {
             .send_to(owner, msg)
             .await
             .map_err(|_| std::io::Error::other(format!("executor {owner} cannot be reached")))
+    }
+
+    /// The TLS configuration new handshakes use.
+    pub fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.tls.current()
     }
 
     /// Lets in-flight flushes finish, then writes every owned shard's checkpoint.
@@ -319,6 +324,19 @@ enum Startup {
     Stopped,
 }
 
+/// How often the main thread looks for a SIGHUP.
+const SIGNAL_POLL: Duration = Duration::from_millis(200);
+
+/// Re-reads the certificate files; new handshakes use them, open sessions keep theirs.
+fn reload_certificates(config: &Config, tls: &tls::Certificates) {
+    match tls.reload(config) {
+        Ok(()) => println!("treehouse: SIGHUP: certificates reloaded"),
+        Err(e) => eprintln!(
+            "treehouse: SIGHUP: certificates not reloaded, keeping the previous ones: {e}"
+        ),
+    }
+}
+
 /// How often executors look for a stop request (SIGTERM or SIGINT).
 const STOP_POLL: Duration = Duration::from_millis(100);
 
@@ -334,7 +352,10 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
         }
     }
     let layout = Arc::new(prepare_layout(&config, executors)?);
-    let tls = Some(tls::server_config(&config)?);
+    let tls = tls::Certificates::load(&config)?;
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())
+        .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone())
@@ -346,6 +367,7 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
         ("lmtp", config.listen.lmtp.clone()),
     ];
     let config = Arc::new(config);
+    let (config_for_reload, tls_for_reload) = (config.clone(), tls.clone());
     let mesh = MeshBuilder::<MeshMsg, _>::full(executors, MESH_CHANNEL_CAPACITY);
     let (report, reports) = mpsc::channel::<Startup>();
     let cpus = std::thread::available_parallelism()
@@ -408,10 +430,17 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
     // the wait too (its report sender is dropped).
     let mut stopped = 0;
     while stopped < executors {
-        match reports.recv() {
+        match reports.recv_timeout(SIGNAL_POLL) {
             Ok(Startup::Stopped) => stopped += 1,
             Ok(_) => {}
-            Err(_) => return Err("an executor stopped unexpectedly".to_string()),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if reload.swap(false, Ordering::Relaxed) {
+                    reload_certificates(&config_for_reload, &tls_for_reload);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err("an executor stopped unexpectedly".to_string());
+            }
         }
     }
     println!("treehouse: stopped; every shard checkpointed");
@@ -425,7 +454,7 @@ async fn start_executor(
     layout: Arc<Layout>,
     mesh: MeshBuilder<MeshMsg, glommio::channels::channel_mesh::Full>,
     directory: Arc<Directory>,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: tls::Certificates,
 ) -> Result<Rc<Executor>, String> {
     let (senders, mut receivers) = mesh
         .join()

@@ -16,6 +16,37 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::Config;
 
+/// The TLS configuration every executor shares; a reload swaps it for new handshakes.
+#[derive(Clone)]
+pub struct Certificates(Arc<std::sync::RwLock<Arc<rustls::ServerConfig>>>);
+
+impl Certificates {
+    /// Loads (or generates) the certificate named by the configuration.
+    pub fn load(config: &Config) -> Result<Certificates, String> {
+        Ok(Certificates(Arc::new(std::sync::RwLock::new(
+            server_config(config)?,
+        ))))
+    }
+
+    /// Re-reads the certificate files; on error the current ones stay.
+    pub fn reload(&self, config: &Config) -> Result<(), String> {
+        let fresh = server_config(config)?;
+        match self.0.write() {
+            Ok(mut current) => *current = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+        Ok(())
+    }
+
+    /// The configuration for the next handshake.
+    pub fn current(&self) -> Option<Arc<rustls::ServerConfig>> {
+        match self.0.read() {
+            Ok(current) => Some(current.clone()),
+            Err(poisoned) => Some(poisoned.into_inner().clone()),
+        }
+    }
+}
+
 /// Builds the TLS configuration every listener shares.
 pub fn server_config(config: &Config) -> Result<Arc<rustls::ServerConfig>, String> {
     let (cert_file, key_file) = certificate_files(config)?;

@@ -1,10 +1,13 @@
 """STARTTLS on SMTP with the generated self-signed certificate (RFC 3207, RFC 8314)."""
 
 import imaplib
+import os
+import signal
 import smtplib
 import socket
 import ssl
 import subprocess
+import time
 import unittest
 
 from harness import Server, shard_of, strip_received
@@ -73,6 +76,32 @@ class SmtpTlsTest(TlsServer):
             # Had the injected MAIL run, this RCPT would be accepted.
             chat(tls, f"RCPT TO:<tina@{DOMAIN}>\r\n".encode(), b"503 5.5.1")
             chat(tls, b"QUIT\r\n", b"221")
+
+    def test_sighup_reloads_the_certificate(self):
+        def served_certificate():
+            with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=30) as s:
+                s.starttls(context=client_context())
+                return s.sock.getpeercert(binary_form=True)
+
+        before = served_certificate()
+        tls_dir = os.path.join(self.server.data_dir, "tls")
+        crt, key = os.path.join(tls_dir, "new.crt"), os.path.join(tls_dir, "new.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-subj", "/CN=reloaded.example.test", "-days", "2",
+                        "-keyout", key, "-out", crt], check=True, capture_output=True, timeout=60)
+        os.replace(key, os.path.join(tls_dir, "self-signed.key"))
+        os.replace(crt, os.path.join(tls_dir, "self-signed.crt"))
+        with open(os.path.join(tls_dir, "self-signed.crt")) as f:
+            expected = ssl.PEM_cert_to_DER_cert(f.read())
+        self.assertNotEqual(before, expected)
+        os.kill(self.server.proc.pid, signal.SIGHUP)
+        after = before
+        deadline = time.time() + 10
+        while after != expected and time.time() < deadline:
+            time.sleep(0.1)
+            after = served_certificate()
+        self.assertEqual(after, expected, "new handshakes use the reloaded certificate")
+        self.assertIsNone(self.server.proc.poll(), "SIGHUP does not stop the server")
 
     def test_only_tls_1_2_and_1_3(self):
         results = {}
