@@ -173,6 +173,11 @@ max_connections = 10000
 # Default: 1800 (30 minutes). Unit: seconds.
 idle_timeout_secs = 1800
 
+# Where passwords may be sent before TLS: "loopback" (only on listeners bound
+# to a loopback address), "always", or "never". Elsewhere IMAP advertises
+# LOGINDISABLED until STARTTLS (RFC 9051 6.2.3). Default: "loopback".
+plaintext_login = "loopback"
+
 [tls]
 # PEM certificate chain offered by STARTTLS. Empty: a self-signed certificate
 # for server.hostname is generated at first start in <data_dir>/tls/.
@@ -224,6 +229,32 @@ pub struct Imap {
     pub max_connections: usize,
     /// Silence before a connection is logged out.
     pub idle_timeout_secs: u64,
+    /// Where passwords may be sent before TLS.
+    pub plaintext_login: PlaintextLogin,
+}
+
+/// Where a client may send its password in the clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlaintextLogin {
+    /// On listeners bound to a loopback address.
+    #[default]
+    Loopback,
+    /// On every listener.
+    Always,
+    /// Never: TLS first.
+    Never,
+}
+
+impl PlaintextLogin {
+    /// Whether a listener bound to `local` may take a password before TLS.
+    pub fn allows(self, local: std::net::SocketAddr) -> bool {
+        match self {
+            PlaintextLogin::Loopback => local.ip().is_loopback(),
+            PlaintextLogin::Always => true,
+            PlaintextLogin::Never => false,
+        }
+    }
 }
 
 impl Default for Imap {
@@ -233,6 +264,7 @@ impl Default for Imap {
             max_literal_bytes: 50 * 1024 * 1024,
             max_connections: 10_000,
             idle_timeout_secs: 1800,
+            plaintext_login: PlaintextLogin::Loopback,
         }
     }
 }
@@ -705,7 +737,7 @@ mod tests {
         assert_eq!(present, expected);
         assert_eq!(
             expected.len(),
-            32,
+            33,
             "a new key needs a documented line in DEFAULT_TOML"
         );
         // Each key line is preceded by a comment that states its default.

@@ -60,14 +60,15 @@ impl Home {
     }
 }
 
-/// The session settings from the configuration.
-pub fn session_config(ex: &Executor) -> SessionConfig {
+/// The session settings from the configuration, for a connection to listener `local`.
+pub fn session_config(ex: &Executor, local: Option<std::net::SocketAddr>) -> SessionConfig {
     let imap = &ex.config.imap;
     SessionConfig {
         line_max_bytes: imap.max_line_bytes,
         literal_max_bytes: imap.max_literal_bytes,
         idle_timeout: Duration::from_secs(imap.idle_timeout_secs),
         starttls: ex.tls().is_some(),
+        plaintext_login: local.is_some_and(|a| imap.plaintext_login.allows(a)),
         ..SessionConfig::default()
     }
 }
@@ -95,7 +96,7 @@ async fn serve(ex: Rc<Executor>, mut stream: TcpStream, implicit_tls: bool) {
             .await;
         return;
     }
-    let mut session = Session::new(session_config(&ex));
+    let mut session = Session::new(session_config(&ex, stream.local_addr().ok()));
     let mut conn = Conn::Plain(stream);
     if implicit_tls {
         let Some(config) = ex.tls() else {

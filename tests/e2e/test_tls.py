@@ -159,5 +159,27 @@ class ImapTlsTest(TlsServer):
             tls.sendall(b"d LOGOUT\r\n")
 
 
+class PlaintextLoginTest(unittest.TestCase):
+    """With imap.plaintext_login = "never", passwords wait for TLS."""
+
+    def test_logindisabled_until_starttls(self):
+        server = Server(executors=2, shards=4, imap_toml='plaintext_login = "never"\n')
+        try:
+            server.add_user(f"pat@{DOMAIN}", "pw")
+            server.start()
+            m = imaplib.IMAP4("127.0.0.1", server.imap_port, timeout=30)
+            self.assertIn("LOGINDISABLED", m.capabilities)
+            self.assertNotIn("AUTH=PLAIN", m.capabilities)
+            typ, data = m._simple_command("LOGIN", f"pat@{DOMAIN}", "pw")
+            self.assertEqual(typ, "NO")
+            self.assertIn(b"[PRIVACYREQUIRED]", data[0])
+            m.starttls(ssl_context=client_context())
+            self.assertNotIn("LOGINDISABLED", m.capabilities)
+            self.assertEqual(m.login(f"pat@{DOMAIN}", "pw")[0], "OK")
+            m.logout()
+        finally:
+            server.cleanup()
+
+
 if __name__ == "__main__":
     unittest.main()

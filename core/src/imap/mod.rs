@@ -65,6 +65,9 @@ pub struct SessionConfig {
     pub idle_timeout: Duration,
     /// Whether the runtime can start TLS on this connection (STARTTLS is offered).
     pub starttls: bool,
+    /// Whether passwords may be sent before TLS (a trusted listener); if not, LOGIN and
+    /// AUTHENTICATE are refused with [PRIVACYREQUIRED] and LOGINDISABLED is advertised.
+    pub plaintext_login: bool,
 }
 
 impl Default for SessionConfig {
@@ -77,6 +80,7 @@ impl Default for SessionConfig {
             copy_max_bytes: 256 * 1024 * 1024,
             idle_timeout: Duration::from_secs(30 * 60),
             starttls: false,
+            plaintext_login: true,
         }
     }
 }

@@ -212,6 +212,11 @@ impl Session {
         fragment_max(&self.cfg)
     }
 
+    /// Whether a password may be sent now: under TLS, or on a trusted listener.
+    fn login_allowed(&self) -> bool {
+        self.tls || self.cfg.plaintext_login
+    }
+
     /// The runtime finished the TLS handshake; capabilities no longer offer STARTTLS.
     pub fn tls_started(&mut self) {
         self.tls = true;
@@ -246,7 +251,11 @@ impl Session {
             caps.push_str(" STARTTLS");
         }
         if self.account.is_none() {
-            caps.push_str(" AUTH=PLAIN");
+            if self.login_allowed() {
+                caps.push_str(" AUTH=PLAIN");
+            } else {
+                caps.push_str(" LOGINDISABLED");
+            }
         }
         caps
     }
@@ -533,6 +542,10 @@ impl Session {
                     self.line(&format!("{tag} BAD Already authenticated"));
                     return None;
                 }
+                if !self.login_allowed() {
+                    self.line(&format!("{tag} NO [PRIVACYREQUIRED] Use STARTTLS first"));
+                    return None;
+                }
                 let login = String::from_utf8(username.as_ref().to_vec());
                 let password = String::from_utf8(password.declassify().as_ref().to_vec());
                 let (Ok(login), Ok(password)) = (login, password) else {
@@ -550,6 +563,10 @@ impl Session {
             } => {
                 if self.account.is_some() {
                     self.line(&format!("{tag} BAD Already authenticated"));
+                    return None;
+                }
+                if !self.login_allowed() {
+                    self.line(&format!("{tag} NO [PRIVACYREQUIRED] Use STARTTLS first"));
                     return None;
                 }
                 if mechanism != AuthMechanism::Plain {

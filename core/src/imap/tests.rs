@@ -1144,3 +1144,34 @@ fn starttls_drops_commands_sent_with_it_and_is_offered_once() {
     let again = client.send(&mut world, "e STARTTLS\r\n");
     assert_eq!(again, "e BAD STARTTLS is not available\r\n");
 }
+
+#[test]
+fn untrusted_listener_refuses_passwords_before_tls() {
+    let mut world = World::new();
+    let cfg = SessionConfig {
+        starttls: true,
+        plaintext_login: false,
+        ..SessionConfig::default()
+    };
+    let mut client = Client::new(cfg);
+    let caps = client.send(&mut world, "a CAPABILITY\r\n");
+    assert!(
+        caps.contains(" LOGINDISABLED") && !caps.contains("AUTH=PLAIN"),
+        "{caps}"
+    );
+    let login = client.send(&mut world, &format!("b LOGIN {ACCOUNT} secret\r\n"));
+    assert_eq!(login, "b NO [PRIVACYREQUIRED] Use STARTTLS first\r\n");
+    let auth = client.send(&mut world, "c AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+    assert_eq!(auth, "c NO [PRIVACYREQUIRED] Use STARTTLS first\r\n");
+    assert_eq!(
+        client.send(&mut world, "d STARTTLS\r\n"),
+        "d OK Begin TLS negotiation now\r\n"
+    );
+    let caps = client.send(&mut world, "e CAPABILITY\r\n");
+    assert!(
+        caps.contains("AUTH=PLAIN") && !caps.contains("LOGINDISABLED"),
+        "{caps}"
+    );
+    let login = client.send(&mut world, &format!("f LOGIN {ACCOUNT} secret\r\n"));
+    assert!(login.ends_with("f OK Logged in\r\n"), "{login}");
+}
