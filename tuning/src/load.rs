@@ -1,6 +1,7 @@
 //! SMTP/LMTP load generator: N blocking connections send generated messages and count
 //! only durable acknowledgements (2xx final replies) as deliveries.
 
+pub mod imap;
 pub mod message;
 pub mod report;
 mod session;

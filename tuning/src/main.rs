@@ -4,6 +4,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use treehouse_tune::load::imap::ImapPlan;
 use treehouse_tune::load::{self, LoadPlan, Pick, PlanError, Protocol};
 
 /// treehouse tuning: load generator and benchmarks.
@@ -16,7 +17,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Send messages over SMTP or LMTP; report durable deliveries/s, MiB/s and latency.
+    /// Send messages over SMTP or LMTP (durable deliveries/s, MiB/s, latency), or run an
+    /// IMAP command mix checked against a model of each mailbox (ops/s, latency, mismatches).
     Load(LoadArgs),
 }
 
@@ -24,6 +26,7 @@ enum Command {
 enum ProtocolArg {
     Smtp,
     Lmtp,
+    Imap,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -87,6 +90,15 @@ struct LoadArgs {
     /// Also print the result as one JSON line.
     #[arg(long)]
     json: bool,
+    /// IMAP: the password of every account.
+    #[arg(long, default_value = "x")]
+    password: String,
+    /// IMAP: messages each connection appends to its fresh mailbox before the mix.
+    #[arg(long, default_value_t = 20)]
+    seed_messages: usize,
+    /// IMAP: mix commands in total across all connections.
+    #[arg(long, default_value_t = 100_000_000)]
+    ops: u64,
 }
 
 impl LoadArgs {
@@ -100,7 +112,7 @@ impl LoadArgs {
         };
         let protocol = match self.protocol {
             ProtocolArg::Smtp => Protocol::Smtp,
-            ProtocolArg::Lmtp => Protocol::Lmtp,
+            ProtocolArg::Lmtp | ProtocolArg::Imap => Protocol::Lmtp,
         };
         let mut plan = LoadPlan::new(protocol, &self.target, recipients);
         plan.connections = self.connections;
@@ -118,11 +130,44 @@ impl LoadArgs {
         plan.io_timeout = Duration::from_secs(self.io_timeout);
         Ok(plan)
     }
+
+    fn imap_plan(&self) -> Result<ImapPlan, PlanError> {
+        let mut plan = ImapPlan::new(&self.target, self.plan()?.recipients, &self.password);
+        plan.connections = self.connections;
+        plan.seed_messages = self.seed_messages;
+        plan.message_size_bytes = self.size;
+        plan.ops_max = self.ops;
+        plan.duration_limit = Duration::from_secs(self.seconds);
+        plan.reconnects_max = self.reconnects;
+        plan.io_timeout = Duration::from_secs(self.io_timeout);
+        Ok(plan)
+    }
+}
+
+fn run_imap(args: &LoadArgs) -> ExitCode {
+    let report = args
+        .imap_plan()
+        .map_err(|e| e.to_string())
+        .and_then(|plan| load::imap::run(&plan));
+    match report {
+        Ok(report) => {
+            println!("{report}");
+            if args.json {
+                println!("{}", report.to_json());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("treehouse-tune load imap: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Load(args) if matches!(args.protocol, ProtocolArg::Imap) => run_imap(&args),
         Command::Load(args) => {
             let report = args.plan().and_then(|plan| load::run(&plan));
             match report {
@@ -159,6 +204,32 @@ mod tests {
         let plan = args.expect("parses").plan().expect("valid");
         assert_eq!(plan.recipients, ["u1@x.test", "u2@x.test", "u3@x.test"]);
         assert_eq!(plan.protocol, Protocol::Lmtp);
+    }
+
+    #[test]
+    fn imap_load_takes_accounts_password_and_seed() {
+        let argv = [
+            "treehouse-tune",
+            "load",
+            "imap",
+            "--target",
+            "127.0.0.1:143",
+            "--accounts-pattern",
+            "u{}@x.test",
+            "--accounts",
+            "2",
+            "--password",
+            "pw",
+            "--seed-messages",
+            "5",
+            "--connections",
+            "3",
+        ];
+        let Command::Load(args) = Cli::try_parse_from(argv).expect("parses").command;
+        let plan = args.imap_plan().expect("valid");
+        assert_eq!(plan.accounts, ["u1@x.test", "u2@x.test"]);
+        assert_eq!(plan.password, "pw");
+        assert_eq!((plan.seed_messages, plan.connections), (5, 3));
     }
 
     #[test]
