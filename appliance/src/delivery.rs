@@ -47,13 +47,7 @@ impl smtp::Directory for Recipients<'_> {
 
 /// Serves one SMTP or LMTP connection until the client quits, times out or errs.
 pub async fn serve_connection(ex: Rc<Executor>, mut stream: TcpStream, mode: Mode) {
-    let per_executor_max = ex
-        .config
-        .smtp
-        .max_connections
-        .div_ceil(ex.layout.executors)
-        .max(1);
-    if ex.connections.get() >= per_executor_max {
+    if ex.connections.get() >= ex.connection_share(ex.config.smtp.max_connections) {
         let _ = stream
             .write_all(b"421 4.7.0 Too many connections, try again later\r\n")
             .await;

@@ -84,13 +84,7 @@ pub async fn serve_tls_connection(ex: Rc<Executor>, stream: TcpStream) {
 }
 
 async fn serve(ex: Rc<Executor>, mut stream: TcpStream, implicit_tls: bool) {
-    let per_executor_max = ex
-        .config
-        .imap
-        .max_connections
-        .div_ceil(ex.layout.executors)
-        .max(1);
-    if ex.imap_connections.get() >= per_executor_max {
+    if ex.imap_connections.get() >= ex.connection_share(ex.config.imap.max_connections) {
         let _ = stream
             .write_all(b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n")
             .await;

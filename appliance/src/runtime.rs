@@ -247,6 +247,11 @@ impl Executor {
             .map_err(|_| std::io::Error::other(format!("executor {owner} cannot be reached")))
     }
 
+    /// This executor's share of a connection limit that holds over all executors.
+    pub fn connection_share(&self, total: usize) -> usize {
+        total.div_ceil(self.layout.executors).max(1)
+    }
+
     /// The TLS configuration new handshakes use.
     pub fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
         self.tls.current()
