@@ -265,17 +265,17 @@ async fn converse(
                 }
             };
         }
-        // A logged-in session also wakes on its shard's changes; `poll` answers only
-        // while the client idles.
-        let wake = match &watch {
-            Some(changes) => {
+        // An idling session also wakes on its shard's changes; other sessions learn of
+        // them with their next command, so a busy shard does not wake them all.
+        let wake = match (&watch, session.is_idling()) {
+            (Some(changes), true) => {
                 futures_lite::future::or(async { Wake::Read(stream.read(&mut buf).await) }, async {
                     let _ = changes.recv().await;
                     Wake::Changed
                 })
                 .await
             }
-            None => Wake::Read(stream.read(&mut buf).await),
+            _ => Wake::Read(stream.read(&mut buf).await),
         };
         step = match wake {
             Wake::Changed => match home.as_ref() {

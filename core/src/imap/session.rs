@@ -241,6 +241,11 @@ impl Session {
         self.account.as_deref()
     }
 
+    /// Whether the client is in IDLE, so that changes should be pushed to it unasked.
+    pub fn is_idling(&self) -> bool {
+        matches!(self.mode, Mode::Idle { .. }) && self.pending.is_none()
+    }
+
     fn capabilities(&self) -> String {
         let mut caps = String::from(
             "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE \
@@ -336,7 +341,7 @@ impl Session {
 
     /// Untagged updates for an idling client; empty when not idling or nothing changed.
     pub fn poll(&mut self, store: &mut dyn Mailstore) -> Vec<u8> {
-        if matches!(self.mode, Mode::Idle { .. }) && self.pending.is_none() {
+        if self.is_idling() {
             self.sync(store, true, false);
         }
         mem::take(&mut self.out)
