@@ -144,21 +144,22 @@ impl LoadArgs {
     }
 }
 
-fn run_imap(args: &LoadArgs) -> ExitCode {
-    let report = args
-        .imap_plan()
-        .map_err(|e| e.to_string())
-        .and_then(|plan| load::imap::run(&plan));
+/// Prints a report (and its JSON line when asked), or the error; the exit code says which.
+fn finish<R: std::fmt::Display>(
+    report: Result<R, String>,
+    json: Option<fn(&R) -> String>,
+    command: &str,
+) -> ExitCode {
     match report {
         Ok(report) => {
             println!("{report}");
-            if args.json {
-                println!("{}", report.to_json());
+            if let Some(to_json) = json {
+                println!("{}", to_json(&report));
             }
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("treehouse-tune load imap: {e}");
+            eprintln!("treehouse-tune {command}: {e}");
             ExitCode::from(2)
         }
     }
@@ -167,22 +168,25 @@ fn run_imap(args: &LoadArgs) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Load(args) if matches!(args.protocol, ProtocolArg::Imap) => run_imap(&args),
+        Command::Load(args) if matches!(args.protocol, ProtocolArg::Imap) => {
+            let report = args
+                .imap_plan()
+                .map_err(|e| e.to_string())
+                .and_then(|plan| load::imap::run(&plan));
+            let json = args
+                .json
+                .then_some(load::imap::ImapReport::to_json as fn(&_) -> String);
+            finish(report, json, "load imap")
+        }
         Command::Load(args) => {
-            let report = args.plan().and_then(|plan| load::run(&plan));
-            match report {
-                Ok(report) => {
-                    println!("{report}");
-                    if args.json {
-                        println!("{}", report.to_json());
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("treehouse-tune load: {e}");
-                    ExitCode::from(2)
-                }
-            }
+            let report = args
+                .plan()
+                .and_then(|plan| load::run(&plan))
+                .map_err(|e| e.to_string());
+            let json = args
+                .json
+                .then_some(load::report::LoadReport::to_json as fn(&_) -> String);
+            finish(report, json, "load")
         }
     }
 }

@@ -3,7 +3,7 @@
 //! commands whose responses match count as operations.
 
 use super::message::rfc5322_date;
-use super::report::LATENCY_US_MAX;
+use super::report::{LATENCY_US_MAX, json_string};
 use hdrhistogram::Histogram;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::collections::BTreeMap;
@@ -392,24 +392,6 @@ impl fmt::Display for ImapReport {
             None => Ok(()),
         }
     }
-}
-
-/// `text` as a quoted JSON string.
-fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for ch in text.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 // ---------------------------------------------------------------------------------------

@@ -267,7 +267,7 @@ impl fmt::Display for LoadReport {
 }
 
 /// `text` as a quoted JSON string.
-fn json_string(text: &str) -> String {
+pub(crate) fn json_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for ch in text.chars() {
