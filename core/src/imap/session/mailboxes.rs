@@ -39,6 +39,24 @@ impl Session {
         }
     }
 
+    /// The mailbox's name, or None after answering the command with the name's error.
+    pub(super) fn name_or_reply(&mut self, tag: &str, mailbox: &Mailbox<'_>) -> Option<String> {
+        self.name_of(mailbox)
+            .map_err(|e| self.name_error(tag, &e))
+            .ok()
+    }
+
+    /// The mailbox's checked name, or None after answering with the name's error.
+    pub(super) fn checked_name_or_reply(
+        &mut self,
+        tag: &str,
+        mailbox: &Mailbox<'_>,
+    ) -> Option<String> {
+        self.checked_name(mailbox)
+            .map_err(|e| self.name_error(tag, &e))
+            .ok()
+    }
+
     pub(super) fn name_error(&mut self, tag: &str, error: &NameError) {
         match error {
             NameError::Encoding => self.line(&format!("{tag} BAD {error}")),
@@ -164,13 +182,7 @@ impl Session {
         on: bool,
     ) -> Option<Action> {
         let tag = ctx.tag.clone();
-        let name = match self.checked_name(mailbox) {
-            Ok(n) => n,
-            Err(e) => {
-                self.name_error(&tag, &e);
-                return None;
-            }
-        };
+        let name = self.checked_name_or_reply(&tag, mailbox)?;
         let account = ctx.account.clone();
         let (op, done) = if on {
             (Op::Subscribe { account, name }, "SUBSCRIBE completed")
@@ -182,13 +194,7 @@ impl Session {
 
     pub(super) fn create(&mut self, ctx: &mut Ctx<'_>, mailbox: &Mailbox<'_>) -> Option<Action> {
         let tag = ctx.tag.clone();
-        let name = match self.checked_name(mailbox) {
-            Ok(n) => n,
-            Err(e) => {
-                self.name_error(&tag, &e);
-                return None;
-            }
-        };
+        let name = self.checked_name_or_reply(&tag, mailbox)?;
         if ctx.mailbox(&name).is_some() {
             self.line(&format!("{tag} NO [ALREADYEXISTS] Mailbox already exists"));
             return None;
@@ -220,13 +226,7 @@ impl Session {
 
     pub(super) fn delete(&mut self, ctx: &mut Ctx<'_>, mailbox: &Mailbox<'_>) -> Option<Action> {
         let tag = ctx.tag.clone();
-        let name = match self.name_of(mailbox) {
-            Ok(n) => n,
-            Err(e) => {
-                self.name_error(&tag, &e);
-                return None;
-            }
-        };
+        let name = self.name_or_reply(&tag, mailbox)?;
         if name == store::INBOX {
             self.line(&format!("{tag} NO [CANNOT] INBOX cannot be deleted"));
             return None;

@@ -122,13 +122,7 @@ impl Session {
         body: Vec<u8>,
     ) -> Option<Action> {
         let tag = ctx.tag.clone();
-        let name = match self.name_of(mailbox) {
-            Ok(n) => n,
-            Err(e) => {
-                self.name_error(&tag, &e);
-                return None;
-            }
-        };
+        let name = self.name_or_reply(&tag, mailbox)?;
         let Some(m) = ctx.mailbox(&name) else {
             self.line(&format!("{tag} NO [TRYCREATE] No such mailbox"));
             return None;
@@ -573,13 +567,7 @@ impl Session {
         is_move: bool,
     ) -> Option<Action> {
         let tag = ctx.tag.clone();
-        let target = match self.name_of(mailbox) {
-            Ok(n) => n,
-            Err(e) => {
-                self.name_error(&tag, &e);
-                return None;
-            }
-        };
+        let target = self.name_or_reply(&tag, mailbox)?;
         let Some(t) = ctx.mailbox(&target) else {
             self.line(&format!("{tag} NO [TRYCREATE] No such mailbox"));
             return None;
