@@ -164,14 +164,17 @@ impl OwnedShard {
         uid: treehouse_core::store::Uid,
     ) -> Result<Vec<u8>, StoreError> {
         let mut reader = self.reader.borrow_mut();
-        if let Err(e) = reader.refresh() {
-            return Err(StoreError::Io {
-                detail: e.to_string(),
-            });
+        let shard = self.shard.borrow();
+        match shard.read_body(&mut *reader, account, mailbox, uid) {
+            Ok(body) => Ok(body),
+            // The body may sit in a segment created since the reader last looked.
+            Err(_) => {
+                reader.refresh().map_err(|e| StoreError::Io {
+                    detail: e.to_string(),
+                })?;
+                shard.read_body(&mut *reader, account, mailbox, uid)
+            }
         }
-        self.shard
-            .borrow()
-            .read_body(&mut *reader, account, mailbox, uid)
     }
 
     fn fail(&self, code: u16, enhanced: &'static str, what: &str) -> TempFail {
