@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::{TaskQueueHandle, executor};
-use treehouse_core::store::{FlushOutcome, Health, Op, Shard, ShardConfig, StoreError};
+use treehouse_core::store::{FlushOutcome, Health, Op, Shard, ShardConfig, StoreError, Uid};
 
 use crate::segments::{self, DmaSegments, SegmentFiles};
 
@@ -91,12 +91,13 @@ impl OwnedShard {
     /// Stages `op` and waits, at most `durable_wait`, until it is on stable storage.
     pub async fn apply(&self, op: Op) -> Outcome {
         let mut outcomes = self.apply_many(vec![op]).await;
-        outcomes.pop().unwrap_or(Ok(()))
+        outcomes.pop().unwrap_or(Ok(None)).map(|_| ())
     }
 
     /// Stages every op in order and waits once for the last: durability follows ticket
-    /// order, so one wait covers the whole group. A refused op fails alone.
-    pub async fn apply_many(&self, ops: Vec<Op>) -> Vec<Outcome> {
+    /// order, so one wait covers the whole group. A refused op fails alone. Each result
+    /// carries the UID an append was given.
+    pub async fn apply_many(&self, ops: Vec<Op>) -> Vec<Result<Option<Uid>, TempFail>> {
         if self.waiters.borrow().len() >= self.limits.queue_depth_max {
             let busy = self.fail(452, "4.3.1", "has too many changes waiting for the disk");
             return ops.iter().map(|_| Err(busy.clone())).collect();
@@ -108,7 +109,7 @@ impl OwnedShard {
             staged.push(match result {
                 Ok(s) => {
                     last_ticket = Some(s.ticket);
-                    Ok(())
+                    Ok(s.uid)
                 }
                 Err(e) => Err(self.fail(451, "4.3.0", &format!("refused the change: {e}"))),
             });
@@ -117,7 +118,7 @@ impl OwnedShard {
             return staged;
         };
         let waited = self.wait_durable(ticket).await;
-        staged.into_iter().map(|s| s.and(waited.clone())).collect()
+        staged.into_iter().map(|s| waited.clone().and(s)).collect()
     }
 
     async fn wait_durable(&self, ticket: u64) -> Outcome {
@@ -157,12 +158,7 @@ impl OwnedShard {
     }
 
     /// Reads a message body from the log (a blocking O_DIRECT read on this executor).
-    pub fn read_body(
-        &self,
-        account: &str,
-        mailbox: &str,
-        uid: treehouse_core::store::Uid,
-    ) -> Result<Vec<u8>, StoreError> {
+    pub fn read_body(&self, account: &str, mailbox: &str, uid: Uid) -> Result<Vec<u8>, StoreError> {
         let mut reader = self.reader.borrow_mut();
         let shard = self.shard.borrow();
         match shard.read_body(&mut *reader, account, mailbox, uid) {

@@ -85,6 +85,10 @@ impl Default for SessionConfig {
     }
 }
 
+/// The runtime's answer for one op of an [`Action::Apply`]: the UID an append was
+/// given (None for other ops), or why the op failed.
+pub type Applied = Result<Option<store::Uid>, String>;
+
 /// What one call into the session produced.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Step {

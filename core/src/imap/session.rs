@@ -27,7 +27,7 @@ use imap_codec::{AuthenticateDataCodec, CommandCodec, IdleDoneCodec, ResponseCod
 use super::fetch;
 use super::names::{self, NameError};
 use super::search::{self, SearchContext};
-use super::{Action, Mailstore, SessionConfig, Step};
+use super::{Action, Applied, Mailstore, SessionConfig, Step};
 use crate::store::{self, ModSeq, Op, Uid};
 
 mod mailboxes;
@@ -78,12 +78,8 @@ enum After {
     Plain { done: &'static str },
     /// RENAME INBOX: messages copied; expunge them from INBOX next.
     RenameInbox { uids: Vec<Uid> },
-    /// APPEND: find the new UID.
-    Append {
-        mailbox: String,
-        key: MessageKey,
-        uid_floor: Uid,
-    },
+    /// APPEND: report the new UID.
+    Append { mailbox: String },
     /// STORE: report the flags of these messages.
     Store {
         uids: Vec<Uid>,
@@ -98,8 +94,7 @@ enum After {
     /// COPY or MOVE: copies made; for MOVE expunge the sources next.
     Copy {
         target: String,
-        sources: Vec<(Uid, MessageKey)>,
-        uid_floor: Uid,
+        sources: Vec<Uid>,
         is_move: bool,
         uid_cmd: bool,
     },
@@ -107,24 +102,6 @@ enum After {
     MoveExpunged { copyuid: String, uid_cmd: bool },
     /// FETCH that set \Seen first.
     Fetch { command: Box<Command<'static>> },
-}
-
-/// What identifies an appended copy of a message among new arrivals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct MessageKey {
-    size_bytes: u64,
-    crc32c: u32,
-    internal_date: i64,
-}
-
-impl MessageKey {
-    fn of(m: &store::Message) -> Self {
-        Self {
-            size_bytes: m.size_bytes,
-            crc32c: m.location.crc32c,
-            internal_date: m.internal_date,
-        }
-    }
 }
 
 /// The session's own view of the selected mailbox.
@@ -317,7 +294,7 @@ impl Session {
     }
 
     /// The runtime's answer to [`Action::Apply`]: one result per op, in order.
-    pub fn applied(&mut self, results: Vec<Result<(), String>>, store: &mut dyn Mailstore) -> Step {
+    pub fn applied(&mut self, results: Vec<Applied>, store: &mut dyn Mailstore) -> Step {
         let action = match self.pending.take() {
             Some(Pending::Provision { tag }) => {
                 // A concurrent login may have created them first; either way they exist.

@@ -30,10 +30,15 @@ impl World {
     }
 
     /// Stages every op, flushes until durable, and reports each op's result.
-    fn apply(&mut self, ops: Vec<store::Op>) -> Vec<Result<(), String>> {
+    fn apply(&mut self, ops: Vec<store::Op>) -> Vec<Applied> {
         let results = ops
             .into_iter()
-            .map(|op| self.shard.stage(op).map(|_| ()).map_err(|e| e.to_string()))
+            .map(|op| {
+                self.shard
+                    .stage(op)
+                    .map(|s| s.uid)
+                    .map_err(|e| e.to_string())
+            })
             .collect();
         while let Some(outcome) = store::flush(&mut self.shard, &mut self.disk) {
             assert!(matches!(outcome, store::FlushOutcome::Durable { .. }));

@@ -123,17 +123,11 @@ impl Session {
     ) -> Option<Action> {
         let tag = ctx.tag.clone();
         let name = self.name_or_reply(&tag, mailbox)?;
-        let Some(m) = ctx.mailbox(&name) else {
+        if ctx.mailbox(&name).is_none() {
             self.line(&format!("{tag} NO [TRYCREATE] No such mailbox"));
             return None;
-        };
+        }
         let internal_date = date.unwrap_or_else(|| ctx.store.now_unix_s());
-        let key = MessageKey {
-            size_bytes: body.len() as u64,
-            crc32c: crc32c::crc32c(&body),
-            internal_date,
-        };
-        let uid_floor = m.uid_next;
         let meta = crate::message::parse(&body).encode();
         let op = Op::Append {
             account: ctx.account.clone(),
@@ -143,15 +137,7 @@ impl Session {
             meta,
             body,
         };
-        self.apply(
-            tag,
-            After::Append {
-                mailbox: name,
-                key,
-                uid_floor,
-            },
-            vec![op],
-        )
+        self.apply(tag, After::Append { mailbox: name }, vec![op])
     }
 
     pub(super) fn selected_command(
@@ -531,33 +517,6 @@ impl Session {
         }
     }
 
-    /// New UIDs in `mailbox` at or above `uid_floor` matching `keys`, in order.
-    pub(super) fn find_copies(
-        store: &dyn Mailstore,
-        account: &str,
-        mailbox: &str,
-        uid_floor: Uid,
-        keys: &[MessageKey],
-    ) -> Vec<Uid> {
-        let Some(m) = store.shard().mailbox(account, mailbox) else {
-            return Vec::new();
-        };
-        let mut taken = BTreeSet::new();
-        let mut out = Vec::new();
-        for key in keys {
-            if let Some(msg) = m
-                .messages
-                .range(uid_floor..)
-                .map(|(_, x)| x)
-                .find(|x| !taken.contains(&x.uid) && MessageKey::of(x) == *key)
-            {
-                taken.insert(msg.uid);
-                out.push(msg.uid);
-            }
-        }
-        out
-    }
-
     pub(super) fn copy(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -568,11 +527,10 @@ impl Session {
     ) -> Option<Action> {
         let tag = ctx.tag.clone();
         let target = self.name_or_reply(&tag, mailbox)?;
-        let Some(t) = ctx.mailbox(&target) else {
+        if ctx.mailbox(&target).is_none() {
             self.line(&format!("{tag} NO [TRYCREATE] No such mailbox"));
             return None;
-        };
-        let uid_floor = t.uid_next;
+        }
         let targets = match self.resolve(set, uid) {
             Ok(t) => t,
             Err(()) => {
@@ -613,7 +571,7 @@ impl Session {
                     return None;
                 }
             };
-            sources.push((m.uid, MessageKey::of(&m)));
+            sources.push(m.uid);
             ops.push(Op::Append {
                 account: ctx.account.clone(),
                 mailbox: target.clone(),
@@ -626,7 +584,6 @@ impl Session {
         let then = After::Copy {
             target,
             sources,
-            uid_floor,
             is_move,
             uid_cmd: uid,
         };
@@ -637,7 +594,7 @@ impl Session {
         &mut self,
         tag: String,
         then: After,
-        results: Vec<Result<(), String>>,
+        results: Vec<Applied>,
         store: &mut dyn Mailstore,
     ) -> Option<Action> {
         let failure = results.iter().find_map(|r| r.as_ref().err()).cloned();
@@ -671,11 +628,7 @@ impl Session {
                     );
                 }
             }
-            After::Append {
-                mailbox,
-                key,
-                uid_floor,
-            } => {
+            After::Append { mailbox } => {
                 if let Some(e) = failure {
                     self.line(&format!("{tag} NO {}", one_line(&e)));
                     return None;
@@ -685,7 +638,10 @@ impl Session {
                     .shard()
                     .mailbox(&account, &mailbox)
                     .map_or(0, |m| m.uidvalidity);
-                match Self::find_copies(store, &account, &mailbox, uid_floor, &[key]).first() {
+                match results
+                    .first()
+                    .and_then(|r| r.as_ref().ok().copied().flatten())
+                {
                     Some(uid) => self.line(&format!(
                         "{tag} OK [APPENDUID {uidvalidity} {uid}] APPEND completed"
                     )),
@@ -730,7 +686,6 @@ impl Session {
             After::Copy {
                 target,
                 sources,
-                uid_floor,
                 is_move,
                 uid_cmd,
             } => {
@@ -739,13 +694,15 @@ impl Session {
                     self.line(&format!("{tag} NO {}", one_line(&e)));
                     return None;
                 }
-                let keys: Vec<MessageKey> = sources.iter().map(|s| s.1).collect();
-                let new = Self::find_copies(store, &account, &target, uid_floor, &keys);
+                let new: Vec<Uid> = results
+                    .iter()
+                    .filter_map(|r| r.as_ref().ok().copied().flatten())
+                    .collect();
                 let uidvalidity = store
                     .shard()
                     .mailbox(&account, &target)
                     .map_or(0, |m| m.uidvalidity);
-                let old: Vec<Uid> = sources.iter().map(|s| s.0).collect();
+                let old = sources;
                 let copyuid = if new.len() == old.len() {
                     format!(
                         "[COPYUID {uidvalidity} {} {}] ",
