@@ -189,6 +189,19 @@ impl Session {
         fragment_max(&self.cfg)
     }
 
+    /// Answers LOGIN or AUTHENTICATE when it cannot go ahead (already logged in, or a
+    /// password would cross in the clear); true when it answered.
+    fn refuse_login(&mut self, tag: &str) -> bool {
+        if self.account.is_some() {
+            self.line(&format!("{tag} BAD Already authenticated"));
+        } else if !self.login_allowed() {
+            self.line(&format!("{tag} NO [PRIVACYREQUIRED] Use STARTTLS first"));
+        } else {
+            return false;
+        }
+        true
+    }
+
     /// Whether a password may be sent now: under TLS, or on a trusted listener.
     fn login_allowed(&self) -> bool {
         self.tls || self.cfg.plaintext_login
@@ -520,12 +533,7 @@ impl Session {
                 return Some(Action::StartTls);
             }
             CommandBody::Login { username, password } => {
-                if self.account.is_some() {
-                    self.line(&format!("{tag} BAD Already authenticated"));
-                    return None;
-                }
-                if !self.login_allowed() {
-                    self.line(&format!("{tag} NO [PRIVACYREQUIRED] Use STARTTLS first"));
+                if self.refuse_login(&tag) {
                     return None;
                 }
                 let login = String::from_utf8(username.as_ref().to_vec());
@@ -543,12 +551,7 @@ impl Session {
                 mechanism,
                 initial_response,
             } => {
-                if self.account.is_some() {
-                    self.line(&format!("{tag} BAD Already authenticated"));
-                    return None;
-                }
-                if !self.login_allowed() {
-                    self.line(&format!("{tag} NO [PRIVACYREQUIRED] Use STARTTLS first"));
+                if self.refuse_login(&tag) {
                     return None;
                 }
                 if mechanism != AuthMechanism::Plain {
