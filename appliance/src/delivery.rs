@@ -108,9 +108,7 @@ async fn converse(ex: &Rc<Executor>, conn: &mut Conn, mode: Mode) -> std::io::Re
                     step = session.delivered(outcomes, &Recipients(&directory));
                 }
                 Some(Action::StartTls) => {
-                    let Some(acceptor) = ex.tls() else {
-                        return Ok(());
-                    };
+                    let acceptor = ex.tls();
                     stream.flush().await?;
                     let plain = std::mem::replace(stream, Conn::Closed);
                     *stream = plain.start_tls(&acceptor).await?;
@@ -130,7 +128,7 @@ fn session_config(ex: &Executor, mode: Mode) -> SessionConfig {
             Mode::Lmtp => smtp::Mode::Lmtp,
         },
         hostname: ex.config.server.hostname.clone(),
-        starttls: ex.tls().is_some(),
+        starttls: true,
         limits: smtp::Limits {
             max_message_bytes: smtp.max_message_bytes,
             max_recipients: smtp.max_recipients,

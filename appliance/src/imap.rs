@@ -67,7 +67,7 @@ pub fn session_config(ex: &Executor, local: Option<std::net::SocketAddr>) -> Ses
         line_max_bytes: imap.max_line_bytes,
         literal_max_bytes: imap.max_literal_bytes,
         idle_timeout: Duration::from_secs(imap.idle_timeout_secs),
-        starttls: ex.tls().is_some(),
+        starttls: true,
         plaintext_login: local.is_some_and(|a| imap.plaintext_login.allows(a)),
         ..SessionConfig::default()
     }
@@ -93,9 +93,7 @@ async fn serve(ex: Rc<Executor>, mut stream: TcpStream, implicit_tls: bool) {
     let mut session = Session::new(session_config(&ex, stream.local_addr().ok()));
     let mut conn = Conn::Plain(stream);
     if implicit_tls {
-        let Some(config) = ex.tls() else {
-            return;
-        };
+        let config = ex.tls();
         let _ = conn
             .tcp()
             .map(|tcp| tcp.set_read_timeout(Some(session.idle_timeout())));
@@ -217,9 +215,7 @@ async fn converse(
                 None => break,
                 Some(Action::Close) => return Ok(Ending::Closed),
                 Some(Action::StartTls) => {
-                    let Some(config) = ex.tls() else {
-                        return Ok(Ending::Closed);
-                    };
+                    let config = ex.tls();
                     stream.flush().await?;
                     let plain = std::mem::replace(stream, Conn::Closed);
                     *stream = plain.start_tls(&config).await?;

@@ -253,7 +253,7 @@ impl Executor {
     }
 
     /// The TLS configuration new handshakes use.
-    pub fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
+    pub fn tls(&self) -> Arc<rustls::ServerConfig> {
         self.tls.current()
     }
 

@@ -39,10 +39,10 @@ impl Certificates {
     }
 
     /// The configuration for the next handshake.
-    pub fn current(&self) -> Option<Arc<rustls::ServerConfig>> {
+    pub fn current(&self) -> Arc<rustls::ServerConfig> {
         match self.0.read() {
-            Ok(current) => Some(current.clone()),
-            Err(poisoned) => Some(poisoned.into_inner().clone()),
+            Ok(current) => current.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 }
