@@ -142,23 +142,36 @@ fn session_config(ex: &Executor, mode: Mode) -> SessionConfig {
 /// Stores one copy per distinct account, all in parallel, and answers per RCPT in
 /// order: a RCPT is durable when every account it expands to is.
 async fn deliver(ex: &Rc<Executor>, delivery: Delivery) -> Vec<RecipientOutcome> {
-    let meta = message::parse(&delivery.message).encode();
+    let Delivery {
+        recipients,
+        message: mut body,
+        ..
+    } = delivery;
+    let meta = message::parse(&body).encode();
     let internal_date = clock::unix_now_secs();
-    let mut accounts: Vec<&String> = delivery.recipients.iter().flatten().collect();
+    let mut accounts: Vec<&String> = recipients.iter().flatten().collect();
     accounts.sort();
     accounts.dedup();
+    let last = accounts.len().saturating_sub(1);
     let tasks: Vec<_> = accounts
         .iter()
-        .map(|account| {
+        .enumerate()
+        .map(|(i, account)| {
             let ex = ex.clone();
             let account = (*account).clone();
+            // Every copy but the last is a clone; the last takes the message itself.
+            let body = if i == last {
+                std::mem::take(&mut body)
+            } else {
+                body.clone()
+            };
             let op = Op::Append {
                 account: account.clone(),
                 mailbox: INBOX.to_string(),
                 flags: Vec::new(),
                 internal_date,
                 meta: meta.clone(),
-                body: delivery.message.clone(),
+                body,
             };
             glommio::spawn_local(async move { ex.apply(&account, op).await })
         })
@@ -168,8 +181,7 @@ async fn deliver(ex: &Rc<Executor>, delivery: Delivery) -> Vec<RecipientOutcome>
         outcomes.push(task.await);
     }
     let outcome_of = |account: &String| accounts.binary_search(&account).ok().map(|i| &outcomes[i]);
-    delivery
-        .recipients
+    recipients
         .iter()
         .map(|rcpt| {
             let failed = rcpt
