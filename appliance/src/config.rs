@@ -15,13 +15,15 @@ pub const SHARDS_MAX: u32 = 4096;
 /// Largest accepted `server.executors`.
 pub const EXECUTORS_MAX: usize = 1024;
 /// Protocol names accepted by `--listen PROTO=ADDR`, in `[listen]` order.
-pub const LISTEN_PROTOCOLS: [&str; 7] = [
+pub const LISTEN_PROTOCOLS: [&str; 9] = [
     "smtp",
     "lmtp",
     "imap",
     "imaps",
     "pop3",
+    "pop3s",
     "submission",
+    "submissions",
     "metrics",
 ];
 
@@ -75,11 +77,19 @@ imap = ["127.0.0.1:1143"]
 # IMAP over implicit TLS (RFC 8314; port 993 on an appliance). Default: [] (off).
 imaps = []
 
-# POP3 mail access. Default: [] (off).
+# POP3 mail access (port 110 on an appliance). Default: [] (off).
 pop3 = []
 
-# SMTP submission from authenticated users. Default: [] (off).
+# POP3 over implicit TLS (RFC 8314; port 995 on an appliance). Default: [] (off).
+pop3s = []
+
+# SMTP submission from authenticated users (RFC 6409; port 587 on an
+# appliance). Default: [] (off).
 submission = []
+
+# Submission over implicit TLS (RFC 8314; port 465 on an appliance).
+# Default: [] (off).
+submissions = []
 
 # Metrics over HTTP, Prometheus text format. Default: [] (off).
 metrics = []
@@ -173,20 +183,58 @@ max_connections = 10000
 # Default: 1800 (30 minutes). Unit: seconds.
 idle_timeout_secs = 1800
 
-# Where passwords may be sent before TLS: "loopback" (only on listeners bound
-# to a loopback address), "always", or "never". Elsewhere IMAP advertises
-# LOGINDISABLED until STARTTLS (RFC 9051 6.2.3). Default: "loopback".
+[pop3]
+# Concurrent POP3 connections, in total over all listeners and executors; each
+# executor admits an equal share, rounded up. At least 1.
+# Default: 10000. Unit: connections.
+max_connections = 10000
+
+# A connection silent this long is closed; RFC 1939 asks for at least 10
+# minutes. At least 1.
+# Default: 600 (10 minutes). Unit: seconds.
+idle_timeout_secs = 600
+
+[auth]
+# Where passwords may be sent before TLS, for IMAP, POP3 and SMTP AUTH:
+# "loopback" (only on listeners bound to a loopback address), "always", or
+# "never". Elsewhere IMAP advertises LOGINDISABLED, SMTP answers 530 5.7.0 and
+# POP3 -ERR until STARTTLS/STLS. Default: "loopback".
 plaintext_login = "loopback"
 
+# After a failed authentication, the next attempt from the same client IP or
+# for the same account waits this long, doubling with each further failure.
+# 0 turns throttling off. Default: 250. Unit: milliseconds.
+failure_delay_ms = 250
+
+# The longest such wait. At least failure_delay_ms.
+# Default: 15000 (15 s). Unit: milliseconds.
+failure_delay_max_ms = 15000
+
+# Failures older than this are forgotten. At least 1.
+# Default: 900 (15 minutes). Unit: seconds.
+failure_window_secs = 900
+
+# Client IPs and accounts remembered with failures; beyond it the oldest are
+# forgotten first. At least 1.
+# Default: 100000. Unit: entries.
+failure_entries_max = 100000
+
 [tls]
-# PEM certificate chain offered by STARTTLS. Empty: a self-signed certificate
-# for server.hostname is generated at first start in <data_dir>/tls/.
+# PEM certificate chain offered by STARTTLS and implicit TLS when the client
+# names no host (or a host without its own entry in tls.sni). Empty: a
+# self-signed certificate for server.hostname is generated at first start in
+# <data_dir>/tls/.
 # Default: "".
 cert_file = ""
 
 # PEM private key of cert_file; set both or neither.
 # Default: "".
 key_file = ""
+
+# One certificate per host name, chosen by the name the client sends in TLS
+# SNI: a list of { name = "mail.example.org", cert_file = "...",
+# key_file = "..." } tables. All are re-read on SIGHUP. Default: [].
+sni = []
 "#;
 
 /// The whole appliance configuration.
@@ -203,11 +251,15 @@ pub struct Config {
     pub smtp: Smtp,
     /// IMAP limits.
     pub imap: Imap,
-    /// Certificate for STARTTLS.
+    /// POP3 limits.
+    pub pop3: Pop3,
+    /// Password rules and failure throttling.
+    pub auth: Auth,
+    /// Certificates for STARTTLS and implicit TLS.
     pub tls: Tls,
 }
 
-/// `[tls]`: the server certificate.
+/// `[tls]`: the server certificates.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Tls {
@@ -215,6 +267,67 @@ pub struct Tls {
     pub cert_file: PathBuf,
     /// PEM private key of `cert_file`.
     pub key_file: PathBuf,
+    /// Certificates chosen by the host name a client sends in SNI.
+    pub sni: Vec<SniCertificate>,
+}
+
+/// One `tls.sni` entry: the certificate for one host name.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SniCertificate {
+    /// The host name, as clients send it in SNI.
+    pub name: String,
+    /// PEM certificate chain for `name`.
+    pub cert_file: PathBuf,
+    /// PEM private key of `cert_file`.
+    pub key_file: PathBuf,
+}
+
+/// `[pop3]`: limits for POP3 sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pop3 {
+    /// Concurrent connections in total over all executors and POP3 listeners.
+    pub max_connections: usize,
+    /// Silence before a connection is closed.
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for Pop3 {
+    fn default() -> Pop3 {
+        Pop3 {
+            max_connections: 10_000,
+            idle_timeout_secs: 600,
+        }
+    }
+}
+
+/// `[auth]`: where passwords may be sent, and how failures are slowed down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    /// Where passwords may be sent before TLS.
+    pub plaintext_login: PlaintextLogin,
+    /// Wait before the next attempt after one failure; doubles per failure.
+    pub failure_delay_ms: u64,
+    /// Longest wait before an attempt.
+    pub failure_delay_max_ms: u64,
+    /// Age after which a failure is forgotten.
+    pub failure_window_secs: u64,
+    /// Client IPs and accounts remembered with failures.
+    pub failure_entries_max: usize,
+}
+
+impl Default for Auth {
+    fn default() -> Auth {
+        Auth {
+            plaintext_login: PlaintextLogin::Loopback,
+            failure_delay_ms: 250,
+            failure_delay_max_ms: 15_000,
+            failure_window_secs: 900,
+            failure_entries_max: 100_000,
+        }
+    }
 }
 
 /// `[imap]`: limits for IMAP sessions.
@@ -229,8 +342,6 @@ pub struct Imap {
     pub max_connections: usize,
     /// Silence before a connection is logged out.
     pub idle_timeout_secs: u64,
-    /// Where passwords may be sent before TLS.
-    pub plaintext_login: PlaintextLogin,
 }
 
 /// Where a client may send its password in the clear.
@@ -264,7 +375,6 @@ impl Default for Imap {
             max_literal_bytes: 50 * 1024 * 1024,
             max_connections: 10_000,
             idle_timeout_secs: 1800,
-            plaintext_login: PlaintextLogin::Loopback,
         }
     }
 }
@@ -311,8 +421,12 @@ pub struct Listen {
     pub imaps: Vec<SocketAddr>,
     /// POP3 mail access.
     pub pop3: Vec<SocketAddr>,
+    /// POP3 over implicit TLS.
+    pub pop3s: Vec<SocketAddr>,
     /// SMTP submission from authenticated users.
     pub submission: Vec<SocketAddr>,
+    /// Submission over implicit TLS.
+    pub submissions: Vec<SocketAddr>,
     /// Prometheus metrics over HTTP.
     pub metrics: Vec<SocketAddr>,
 }
@@ -325,7 +439,9 @@ impl Default for Listen {
             imap: vec![SocketAddr::from(([127, 0, 0, 1], 1143))],
             imaps: Vec::new(),
             pop3: Vec::new(),
+            pop3s: Vec::new(),
             submission: Vec::new(),
+            submissions: Vec::new(),
             metrics: Vec::new(),
         }
     }
@@ -340,21 +456,25 @@ impl Listen {
             "imap" => Some(&mut self.imap),
             "imaps" => Some(&mut self.imaps),
             "pop3" => Some(&mut self.pop3),
+            "pop3s" => Some(&mut self.pop3s),
             "submission" => Some(&mut self.submission),
+            "submissions" => Some(&mut self.submissions),
             "metrics" => Some(&mut self.metrics),
             _ => None,
         }
     }
 
     /// Every (protocol, address list) pair, in `LISTEN_PROTOCOLS` order.
-    pub fn by_protocol(&self) -> [(&'static str, &[SocketAddr]); 7] {
+    pub fn by_protocol(&self) -> [(&'static str, &[SocketAddr]); 9] {
         [
             ("smtp", &self.smtp),
             ("lmtp", &self.lmtp),
             ("imap", &self.imap),
             ("imaps", &self.imaps),
             ("pop3", &self.pop3),
+            ("pop3s", &self.pop3s),
             ("submission", &self.submission),
+            ("submissions", &self.submissions),
             ("metrics", &self.metrics),
         ]
     }
@@ -473,6 +593,7 @@ impl Config {
         self.validate_store(&mut problems);
         self.validate_smtp(&mut problems);
         self.validate_imap(&mut problems);
+        self.validate_access(&mut problems);
         if self.tls.cert_file.as_os_str().is_empty() != self.tls.key_file.as_os_str().is_empty() {
             problems.push(
                 "tls.cert_file and tls.key_file go together: set both, or neither for a self-signed certificate"
@@ -651,6 +772,47 @@ impl Config {
 }
 
 impl Config {
+    fn validate_access(&self, problems: &mut Vec<String>) {
+        let (pop3, auth) = (&self.pop3, &self.auth);
+        for (key, value) in [
+            ("pop3.max_connections", pop3.max_connections as u64),
+            ("pop3.idle_timeout_secs", pop3.idle_timeout_secs),
+            ("auth.failure_window_secs", auth.failure_window_secs),
+            ("auth.failure_entries_max", auth.failure_entries_max as u64),
+        ] {
+            if value == 0 {
+                problems.push(format!("{key} = 0; set it to at least 1"));
+            }
+        }
+        if auth.failure_delay_max_ms < auth.failure_delay_ms {
+            problems.push(format!(
+                "auth.failure_delay_max_ms = {} is below auth.failure_delay_ms = {}; raise it",
+                auth.failure_delay_max_ms, auth.failure_delay_ms
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for entry in &self.tls.sni {
+            let name = entry.name.to_ascii_lowercase();
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                problems.push(format!(
+                    "tls.sni has an entry with name {:?}; give each entry a host name such as \"mail.example.org\"",
+                    entry.name
+                ));
+            } else if !names.insert(name) {
+                problems.push(format!(
+                    "tls.sni lists {} twice; give each host name one certificate",
+                    entry.name
+                ));
+            }
+            if entry.cert_file.as_os_str().is_empty() || entry.key_file.as_os_str().is_empty() {
+                problems.push(format!(
+                    "tls.sni entry {:?} needs both cert_file and key_file",
+                    entry.name
+                ));
+            }
+        }
+    }
+
     fn validate_imap(&self, problems: &mut Vec<String>) {
         let imap = &self.imap;
         let room = self
@@ -737,7 +899,7 @@ mod tests {
         assert_eq!(present, expected);
         assert_eq!(
             expected.len(),
-            33,
+            42,
             "a new key needs a documented line in DEFAULT_TOML"
         );
         // Each key line is preceded by a comment that states its default.
@@ -830,7 +992,9 @@ mod tests {
             imap: vec![],
             imaps: vec![],
             pop3: vec![],
+            pop3s: vec![],
             submission: vec![],
+            submissions: vec![],
             metrics: vec![],
         };
         assert!(config.validate().unwrap_err().contains("nothing to serve"));

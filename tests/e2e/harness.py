@@ -49,13 +49,17 @@ class Server:
     """One treehouse instance with its own data folder and ports."""
 
     def __init__(self, executors=2, shards=8, segment_size_bytes=64 << 20, extra_toml="", data_dirs=None,
-                 imap_toml=""):
+                 imap_toml="", auth_toml=""):
         self.tmp = tempfile.mkdtemp(prefix="treehouse-e2e-")
         self.data_dir = os.path.join(self.tmp, "data")
         self.smtp_port = free_port()
         self.lmtp_port = free_port()
         self.imap_port = free_port()
         self.imaps_port = free_port()
+        self.pop3_port = free_port()
+        self.pop3s_port = free_port()
+        self.submission_port = free_port()
+        self.submissions_port = free_port()
         self.shards = shards
         self.executors = executors
         self.config_path = os.path.join(self.tmp, "treehouse.toml")
@@ -76,6 +80,10 @@ smtp = ["127.0.0.1:{self.smtp_port}"]
 lmtp = ["127.0.0.1:{self.lmtp_port}"]
 imap = ["127.0.0.1:{self.imap_port}"]
 imaps = ["127.0.0.1:{self.imaps_port}"]
+pop3 = ["127.0.0.1:{self.pop3_port}"]
+pop3s = ["127.0.0.1:{self.pop3s_port}"]
+submission = ["127.0.0.1:{self.submission_port}"]
+submissions = ["127.0.0.1:{self.submissions_port}"]
 
 [store]
 shards = {shards}
@@ -90,6 +98,8 @@ segment_size_bytes = {segment_size_bytes}
                 if "max_literal_bytes" not in imap_toml:
                     literal_max_bytes = f"max_literal_bytes = {min(50 << 20, segment_size_bytes - (128 << 10))}\n"
                 f.write(f"\n[imap]\n{literal_max_bytes}{imap_toml}\n")
+            if "[auth]" not in extra_toml:
+                f.write(f"\n[auth]\n{auth_toml}\n")
         self.proc = None
         self.log_path = os.path.join(self.tmp, "server.log")
 

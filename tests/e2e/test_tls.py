@@ -160,10 +160,10 @@ class ImapTlsTest(TlsServer):
 
 
 class PlaintextLoginTest(unittest.TestCase):
-    """With imap.plaintext_login = "never", passwords wait for TLS."""
+    """With auth.plaintext_login = "never", passwords wait for TLS."""
 
     def test_logindisabled_until_starttls(self):
-        server = Server(executors=2, shards=4, imap_toml='plaintext_login = "never"\n')
+        server = Server(executors=2, shards=4, auth_toml='plaintext_login = "never"\n')
         try:
             server.add_user(f"pat@{DOMAIN}", "pw")
             server.start()
