@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 use treehouse_core::address;
+use treehouse_core::sasl::ScramKeys;
 
 /// Folder under the data dir that holds the directory files.
 pub const DIRECTORY_DIR: &str = "directory";
@@ -41,6 +42,10 @@ pub const DEMO_ACCOUNT: &str = "demo@localhost";
 pub const DEMO_PASSWORD_CHARS: usize = 16;
 /// Argon2id memory cost of new hashes, Dovecot's default.
 pub const ARGON2_MEMORY_KIB: u32 = 65536;
+/// PBKDF2 iterations of new SCRAM-SHA-256 keys (RFC 7677 asks for at least 4096).
+pub const SCRAM_ITERATIONS: u32 = 4096;
+/// The passwd extra field that holds an account's SCRAM-SHA-256 keys.
+pub const SCRAM_FIELD: &str = "scram_sha_256";
 /// Argon2id time cost (passes) of new hashes, Dovecot's default.
 pub const ARGON2_PASSES: u32 = 3;
 /// Largest Argon2 memory cost accepted from a stored hash, so one line cannot exhaust memory.
@@ -73,6 +78,8 @@ pub struct Directory {
     default_domain: String,
     /// Account -> password field (`{SCHEME}hash`, possibly empty).
     users: BTreeMap<String, String>,
+    /// Account -> SCRAM-SHA-256 keys, for accounts whose line has them.
+    scram: BTreeMap<String, ScramKeys>,
     /// Local domains: the domains file plus account and alias domains.
     domains: BTreeSet<String>,
     /// Alias -> target addresses as written.
@@ -106,6 +113,10 @@ impl Directory {
                 domains.insert(domain.to_string());
             }
         }
+        let scram = users
+            .iter()
+            .filter_map(|(name, entry)| Some((name.clone(), entry.scram.clone()?)))
+            .collect();
         Ok(Directory {
             dir,
             default_domain: "localhost".to_string(),
@@ -113,6 +124,7 @@ impl Directory {
                 .into_iter()
                 .map(|(name, entry)| (name, entry.password))
                 .collect(),
+            scram,
             domains,
             aliases,
             stamps,
@@ -185,6 +197,37 @@ impl Directory {
     pub fn authenticate(&self, login: &str, password: &str) -> Option<String> {
         let account = self.qualify(login);
         self.verify_password(&account, password).then_some(account)
+    }
+
+    /// The canonical account for a login name and its SCRAM-SHA-256 keys, if it has them.
+    pub fn scram_keys(&self, login: &str) -> Option<(String, ScramKeys)> {
+        let account = self.qualify(login);
+        let keys = self.scram.get(&account)?.clone();
+        Some((account, keys))
+    }
+
+    /// True when the authenticated `account` may use `sender` as its envelope sender:
+    /// the account itself (or a `+detail` of it), or an alias that delivers to it.
+    pub fn may_send_as(&self, account: &str, sender: &str) -> bool {
+        let account = self.qualify(account);
+        let sender = address::normalize(sender);
+        let Some((local, domain)) = address::split(&sender) else {
+            return false;
+        };
+        let owns = |name: &str| {
+            self.lookup(name)
+                .is_some_and(|accounts| accounts.contains(&account))
+        };
+        if owns(&sender) {
+            return true;
+        }
+        // A `+detail` form of an address is owned with it, unless it is a name of its own.
+        match local.split_once('+') {
+            Some((base, _)) if !base.is_empty() && self.lookup(&sender).is_none() => {
+                owns(&format!("{base}@{domain}"))
+            }
+            _ => false,
+        }
     }
 
     /// Every account, sorted.
@@ -261,16 +304,18 @@ impl Directory {
             return Err(no_such_account(&account));
         };
         let hash = hash_password(password)?;
+        let keys = scram_keys_for(password);
         edit.rewrite(PASSWD_FILE, 0o600, |number, line| {
             if number != entry.line_number {
                 return Some(None);
             }
             let (user, rest) = line.split_once(':').unwrap_or((line, ""));
-            let extra = rest.split_once(':').map(|(_, extra)| extra);
-            Some(Some(match extra {
-                Some(extra) => format!("{user}:{hash}:{extra}"),
-                None => format!("{user}:{hash}"),
-            }))
+            let mut fields: Vec<&str> = rest.splitn(7, ':').collect();
+            fields.resize(7, "");
+            let extra = with_scram_field(fields[6], &keys);
+            fields[0] = &hash;
+            fields[6] = &extra;
+            Some(Some(format!("{user}:{}", fields.join(":"))))
         })
     }
 
@@ -401,6 +446,7 @@ impl Directory {
 #[derive(Debug, Clone)]
 struct PasswdEntry {
     password: String,
+    scram: Option<ScramKeys>,
     line_number: usize,
 }
 
@@ -417,6 +463,34 @@ fn content_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
         let trimmed = line.trim();
         (!trimmed.is_empty() && !trimmed.starts_with('#')).then_some((i + 1, trimmed))
     })
+}
+
+/// The value of the SCRAM keys extra field in the fields after a passwd line's user
+/// name (`password:uid:gid:gecos:home:shell:extra`), if present.
+fn scram_field(fields: &str) -> Option<&str> {
+    let extra = fields.splitn(7, ':').nth(6)?;
+    extra
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix(SCRAM_FIELD)?.strip_prefix('='))
+}
+
+/// The extra fields of a passwd line with the SCRAM keys field set to `keys`.
+fn with_scram_field(extra: &str, keys: &str) -> String {
+    let mut fields: Vec<&str> = extra
+        .split_whitespace()
+        .filter(|f| f.split('=').next() != Some(SCRAM_FIELD))
+        .collect();
+    let ours = format!("{SCRAM_FIELD}={keys}");
+    fields.push(&ours);
+    fields.join(" ")
+}
+
+/// New SCRAM-SHA-256 keys for `password`, in their stored form.
+fn scram_keys_for(password: &str) -> String {
+    use rand::RngCore;
+    let mut salt = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut salt);
+    ScramKeys::derive(password, &salt, SCRAM_ITERATIONS).encode()
 }
 
 fn parse_passwd(
@@ -442,6 +516,17 @@ fn parse_passwd(
             continue;
         }
         let password = rest.split(':').next().unwrap_or("").trim().to_string();
+        let scram = match scram_field(rest).map(ScramKeys::decode) {
+            None => None,
+            Some(Some(keys)) => Some(keys),
+            Some(None) => {
+                problems.push(format!(
+                    "{} line {number}: {SCRAM_FIELD} is malformed; remove it, or set a new password with `treehouse user passwd {user}`",
+                    path.display()
+                ));
+                continue;
+            }
+        };
         if let Some(earlier) = users.get(&user) {
             problems.push(format!(
                 "{} line {number}: {user} is already on line {}; remove one of them",
@@ -454,6 +539,7 @@ fn parse_passwd(
             user,
             PasswdEntry {
                 password,
+                scram,
                 line_number: number,
             },
         );
@@ -790,7 +876,11 @@ impl Edit {
     }
 
     fn append_user(&self, account: &str, password: &str) -> Result<(), String> {
-        let line = format!("{account}:{}", hash_password(password)?);
+        let line = format!(
+            "{account}:{}::::::{SCRAM_FIELD}={}",
+            hash_password(password)?,
+            scram_keys_for(password)
+        );
         self.append(PASSWD_FILE, 0o600, &line)
     }
 
@@ -1086,6 +1176,42 @@ mod tests {
     }
 
     #[test]
+    fn senders_are_the_account_its_details_and_its_aliases() {
+        let data = TempDir::new("senders");
+        data.write(
+            PASSWD_FILE,
+            "a@example.test:{PLAIN}x\nb@example.test:{PLAIN}y\nb+list@example.test:{PLAIN}z\n",
+        );
+        data.write(
+            ALIASES_FILE,
+            "team@example.test: a@example.test, b@example.test\nsales@example.test: b@example.test\n",
+        );
+        let directory = Directory::load(&data.0)
+            .unwrap()
+            .with_default_domain("example.test");
+        assert!(directory.may_send_as("a@example.test", "A@Example.Test"));
+        assert!(directory.may_send_as("a", "a+news@example.test"));
+        assert!(directory.may_send_as("a@example.test", "team@example.test"));
+        assert!(!directory.may_send_as("a@example.test", "sales@example.test"));
+        assert!(!directory.may_send_as("a@example.test", "b@example.test"));
+        assert!(!directory.may_send_as("a@example.test", "a@elsewhere.test"));
+        assert!(!directory.may_send_as("a@example.test", ""));
+        // b+list is an account of its own, not a detail of b.
+        assert!(!directory.may_send_as("b@example.test", "b+list@example.test"));
+    }
+
+    #[test]
+    fn malformed_scram_keys_are_reported_with_their_line() {
+        let data = TempDir::new("scram");
+        data.write(
+            PASSWD_FILE,
+            "a@example.test:{PLAIN}x::::::scram_sha_256=4096,notbase64!,x,y\n",
+        );
+        let err = Directory::load(&data.0).unwrap_err();
+        assert!(err.contains("line 1") && err.contains("scram_sha_256"), "{err}");
+    }
+
+    #[test]
     fn add_del_round_trip() {
         let data = TempDir::new("edit");
         data.write(
@@ -1119,10 +1245,18 @@ mod tests {
 
         Directory::set_password(&data.0, "old@example.test", "fresh").unwrap();
         let passwd = data.read(PASSWD_FILE);
-        assert!(passwd.contains(":1000:1000::/home/old::\n"), "{passwd}");
+        assert!(
+            passwd.contains(":1000:1000::/home/old::scram_sha_256=4096,"),
+            "{passwd}"
+        );
         let directory = Directory::load(&data.0).unwrap();
         assert!(directory.verify_password("old@example.test", "fresh"));
         assert!(!directory.verify_password("old@example.test", "x"));
+        for (account, password) in [("old@example.test", "fresh"), ("alice@new.test", "s3cret")] {
+            let (found, keys) = directory.scram_keys(account).unwrap();
+            assert_eq!(found, account);
+            assert_eq!(keys, ScramKeys::derive(password, &keys.salt, SCRAM_ITERATIONS));
+        }
 
         Directory::add_alias(
             &data.0,
