@@ -13,6 +13,9 @@ use futures_lite::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use std::collections::HashMap;
 
 use crate::config::Config;
 
@@ -47,42 +50,88 @@ impl Certificates {
     }
 }
 
-/// Builds the TLS configuration every listener shares.
+/// Builds the TLS configuration every listener shares: the default certificate, and
+/// one per `tls.sni` host name.
 pub fn server_config(config: &Config) -> Result<Arc<rustls::ServerConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let (cert_file, key_file) = certificate_files(config)?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_file)
+    let mut resolver = SniResolver {
+        default: certified_key(&cert_file, &key_file, "tls.cert_file", &provider)?,
+        by_name: HashMap::new(),
+    };
+    for entry in &config.tls.sni {
+        let what = format!("tls.sni entry {:?}", entry.name);
+        let key = certified_key(&entry.cert_file, &entry.key_file, &what, &provider)?;
+        resolver
+            .by_name
+            .insert(entry.name.trim_end_matches('.').to_ascii_lowercase(), key);
+    }
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| format!("TLS setup failed: {e}"))?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(resolver));
+    Ok(Arc::new(server))
+}
+
+/// Reads one certificate chain and its key, checking that they belong together.
+fn certified_key(
+    cert_file: &Path,
+    key_file: &Path,
+    what: &str,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<Arc<CertifiedKey>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
         .and_then(|certs| certs.collect())
         .map_err(|e| {
             format!(
-                "cannot read certificates from {}: {e}; check tls.cert_file",
+                "cannot read certificates from {}: {e}; check {what}",
                 cert_file.display()
             )
         })?;
     if certs.is_empty() {
         return Err(format!(
-            "{} holds no certificate; check tls.cert_file",
+            "{} holds no certificate; check {what}",
             cert_file.display()
         ));
     }
-    let key = PrivateKeyDer::from_pem_file(&key_file).map_err(|e| {
+    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| {
         format!(
-            "cannot read the private key in {}: {e}; check tls.key_file",
+            "cannot read the private key in {}: {e}; check {what}",
             key_file.display()
         )
     })?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| format!("TLS setup failed: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| {
-            format!(
-                "the certificate and key in {} do not fit: {e}",
-                cert_file.display()
-            )
-        })?;
-    Ok(Arc::new(server))
+    let certified = CertifiedKey::from_der(certs, key, provider).map_err(|e| {
+        format!(
+            "the certificate in {} and the key in {} do not fit: {e}; check {what}",
+            cert_file.display(),
+            key_file.display()
+        )
+    })?;
+    Ok(Arc::new(certified))
+}
+
+/// Picks the certificate for the host name a client sends in SNI: an exact entry, then
+/// a `*.parent` entry, then the default certificate.
+#[derive(Debug)]
+struct SniResolver {
+    default: Arc<CertifiedKey>,
+    by_name: HashMap<String, Arc<CertifiedKey>>,
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let Some(name) = hello.server_name() else {
+            return Some(self.default.clone());
+        };
+        let name = name.to_ascii_lowercase();
+        let wildcard = name.split_once('.').map(|(_, parent)| format!("*.{parent}"));
+        let found = self
+            .by_name
+            .get(&name)
+            .or_else(|| wildcard.and_then(|w| self.by_name.get(&w)));
+        Some(found.unwrap_or(&self.default).clone())
+    }
 }
 
 /// The configured PEM files, or the self-signed pair in `<data_dir>/tls/`, made on first use.
