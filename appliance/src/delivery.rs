@@ -1,6 +1,8 @@
-//! SMTP and LMTP connections: drives the core's session state machine over a socket
-//! and fans each accepted message out to the owners of its recipients' shards.
+//! SMTP, LMTP and submission connections: drives the core's session state machine
+//! over a socket, checks submission logins through [`crate::auth`], and fans each
+//! accepted message out to the owners of its recipients' shards.
 
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use treehouse_core::smtp::{
 };
 use treehouse_core::store::Op;
 
+use crate::auth;
 use crate::clock;
 use crate::directory::{Directory, Resolution};
 use crate::runtime::Executor;
@@ -24,6 +27,10 @@ pub enum Mode {
     Smtp,
     /// RFC 2033 LMTP, one reply per recipient.
     Lmtp,
+    /// RFC 6409 message submission from authenticated users, with STARTTLS.
+    Submission,
+    /// Submission over implicit TLS (RFC 8314): the handshake comes before the greeting.
+    Submissions,
 }
 
 /// Bytes read from a socket at a time.
@@ -32,7 +39,7 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// The mailbox every delivery lands in.
 const INBOX: &str = "INBOX";
 
-/// Looks recipients up in the executor's copy of the directory.
+/// Looks recipients and senders up in the executor's copy of the directory.
 struct Recipients<'a>(&'a Directory);
 
 impl smtp::Directory for Recipients<'_> {
@@ -43,9 +50,14 @@ impl smtp::Directory for Recipients<'_> {
             Resolution::ForeignDomain => Recipient::RelayDenied,
         }
     }
+
+    fn may_send_as(&self, account: &str, sender: &str) -> bool {
+        self.0.may_send_as(account, sender)
+    }
 }
 
-/// Serves one SMTP or LMTP connection until the client quits, times out or errs.
+/// Serves one SMTP, LMTP or submission connection until the client quits, times out
+/// or errs.
 pub async fn serve_connection(ex: Rc<Executor>, mut stream: TcpStream, mode: Mode) {
     if ex.connections.get() >= ex.connection_share(ex.config.smtp.max_connections) {
         let _ = stream
@@ -71,12 +83,20 @@ async fn converse(ex: &Rc<Executor>, conn: &mut Conn, mode: Mode) -> std::io::Re
     let tcp = conn.tcp()?;
     let _ = tcp.set_nodelay(true);
     let peer = tcp.peer_addr()?;
-    // The socket's own timeouts bound idle and slow clients; no read is ever abandoned
-    // half-way by an outer timer.
+    let local = tcp.local_addr()?;
+    // The socket's own timeouts bound idle and slow clients (and TLS handshakes); no
+    // read is ever abandoned half-way by an outer timer.
     let idle = Duration::from_secs(ex.config.smtp.idle_timeout_secs);
     tcp.set_read_timeout(Some(idle))?;
     tcp.set_write_timeout(Some(idle))?;
-    let mut session = Session::new(session_config(ex, mode), peer, clock::rfc5322_now());
+    let config = session_config(ex, mode, local);
+    let mut session = Session::new(config, peer, clock::rfc5322_now());
+    if mode == Mode::Submissions {
+        let acceptor = ex.tls();
+        let plain = std::mem::replace(conn, Conn::Closed);
+        *conn = plain.start_tls(&acceptor).await?;
+        session.tls_started();
+    }
     conn.write_all(&session.greeting()).await?;
     let mut buf = vec![0u8; READ_CHUNK_BYTES];
     let stream = conn;
@@ -115,20 +135,44 @@ async fn converse(ex: &Rc<Executor>, conn: &mut Conn, mode: Mode) -> std::io::Re
                     session.tls_started();
                     break;
                 }
+                Some(Action::Authenticate { login, password }) => {
+                    let account = auth::verify_password(ex, peer.ip(), &login, &password).await;
+                    step = authenticated(ex, &mut session, account);
+                }
+                Some(Action::ScramKeys { login }) => {
+                    let found = auth::scram_keys(ex, peer.ip(), &login).await;
+                    let directory = ex.directory.borrow();
+                    step = session.scram_keys(found, &Recipients(&directory));
+                }
+                Some(Action::ScramDone { login, account }) => {
+                    auth::record(ex, peer.ip(), &login, account.is_some());
+                    step = authenticated(ex, &mut session, account);
+                }
             }
         }
     }
 }
 
-fn session_config(ex: &Executor, mode: Mode) -> SessionConfig {
+/// Answers the session with the outcome of a login.
+fn authenticated(ex: &Executor, session: &mut Session, account: Option<String>) -> smtp::Step {
+    let directory = ex.directory.borrow();
+    session.authenticated(account, &Recipients(&directory))
+}
+
+/// The session settings for a connection to listener `local`.
+fn session_config(ex: &Executor, mode: Mode, local: SocketAddr) -> SessionConfig {
     let smtp = &ex.config.smtp;
     SessionConfig {
         mode: match mode {
             Mode::Smtp => smtp::Mode::Smtp,
             Mode::Lmtp => smtp::Mode::Lmtp,
+            Mode::Submission | Mode::Submissions => smtp::Mode::Submission,
         },
         hostname: ex.config.server.hostname.clone(),
-        starttls: true,
+        // Implicit TLS is on from the start; STARTTLS is then never offered.
+        starttls: mode != Mode::Submissions,
+        plaintext_login: ex.config.auth.plaintext_login.allows(local),
+        sasl_nonce: auth::server_nonce(),
         limits: smtp::Limits {
             max_message_bytes: smtp.max_message_bytes,
             max_recipients: smtp.max_recipients,

@@ -23,18 +23,43 @@
 //!   DSN parameters (NOTIFY, ORCPT, RET, ENVID) are accepted and ignored.
 //! - `<postmaster>` is looked up as `postmaster`.
 //! - Errors counted towards `max_errors`: unknown or unimplemented commands, syntax
-//!   and sequence errors, over-long lines, NUL bytes and refused recipients.
+//!   and sequence errors, over-long lines, NUL bytes, refused senders and recipients,
+//!   and failed or cancelled authentications.
+//!
+//! Submission (RFC 6409) adds SMTP AUTH (RFC 4954) over [`crate::sasl`]:
+//! - AUTH is offered only in [`Mode::Submission`]; SCRAM-SHA-256 always, PLAIN and
+//!   LOGIN only under TLS or where `plaintext_login` allows passwords in the clear
+//!   (elsewhere they get `530 5.7.0`). The MX and LMTP listeners answer AUTH with 502.
+//! - An AUTH exchange reads the client's base64 lines itself ("*" cancels); an
+//!   exchange line may be as long as [`AUTH_LINE_MAX_BYTES`]. While the runtime checks
+//!   a password or looks up SCRAM keys, input is only buffered, so commands pipelined
+//!   after `AUTH PLAIN <initial-response>` run once the outcome is known.
+//! - MAIL needs an authenticated session, and its reverse path must be an address the
+//!   account owns ([`Directory::may_send_as`]; the null sender is refused). Only local
+//!   recipients are accepted: there is no outbound queue.
+//! - Received headers name the protocol with an "A" (RFC 3848: ESMTPA, ESMTPSA, ...),
+//!   never the login or anything of the exchange.
 
 mod body;
 
+use crate::sasl::{self, Exchange, Failure, Mechanism, ScramKeys};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use body::{Body, Rejection};
 use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, DummyDataReceiver};
-use smtp_proto::{Error as ParseError, MAIL_BODY_BINARYMIME, MAIL_SMTPUTF8, Request};
+use smtp_proto::{
+    AUTH_LOGIN, AUTH_PLAIN, AUTH_SCRAM_SHA_256, Error as ParseError, MAIL_BODY_BINARYMIME,
+    MAIL_SMTPUTF8, Request,
+};
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
-/// Input buffered while a delivery is outstanding; beyond it the session closes with 421.
+/// Input buffered while a delivery or an authentication check is outstanding; beyond
+/// it the session closes with 421.
 pub const PIPELINED_INPUT_MAX_BYTES: usize = 1 << 20;
+
+/// Longest client line in an AUTH exchange, with its line ending (RFC 4954 §4: 12288).
+pub const AUTH_LINE_MAX_BYTES: usize = 12288;
 
 /// Which protocol a session speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +68,8 @@ pub enum Mode {
     Smtp,
     /// LMTP (RFC 2033): LHLO, and one reply per recipient after the message.
     Lmtp,
+    /// Message submission (RFC 6409): SMTP from authenticated users to local recipients.
+    Submission,
 }
 
 /// Bounds on what a client may send.
@@ -83,6 +110,11 @@ pub struct SessionConfig {
     pub limits: Limits,
     /// Whether the runtime can start TLS on this connection (STARTTLS is offered).
     pub starttls: bool,
+    /// Whether passwords (AUTH PLAIN and LOGIN) may be sent before TLS on this listener.
+    pub plaintext_login: bool,
+    /// Fresh random printable ASCII (no commas) from the runtime, per connection: the
+    /// stem of each SCRAM server nonce.
+    pub sasl_nonce: String,
 }
 
 /// What the directory says of a recipient.
@@ -99,10 +131,13 @@ pub enum Recipient {
     RelayDenied,
 }
 
-/// Recipient lookup used by RCPT TO.
+/// Recipient and sender lookups used by RCPT TO and, in submission, MAIL FROM.
 pub trait Directory {
     /// Looks up a recipient address as the client wrote it (without angle brackets).
     fn recipient(&self, address: &str) -> Recipient;
+    /// True when the authenticated `account` may use `sender` (as the client wrote it,
+    /// never empty) as the reverse path of a submitted message.
+    fn may_send_as(&self, account: &str, sender: &str) -> bool;
 }
 
 /// A message to store durably for its recipients.
@@ -117,7 +152,7 @@ pub struct Delivery {
 }
 
 /// What the runtime must do after writing a step's reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Action {
     /// Store the message, then call [`Session::delivered`].
     Deliver(Delivery),
@@ -126,6 +161,49 @@ pub enum Action {
     /// Start TLS now (the 220 reply is in this step), then call [`Session::tls_started`].
     /// Input that followed STARTTLS has already been discarded (RFC 3207 §4.2).
     StartTls,
+    /// Check this password, then call [`Session::authenticated`] with the account.
+    Authenticate {
+        /// The authentication identity as the client sent it.
+        login: String,
+        /// The password as the client sent it.
+        password: String,
+    },
+    /// Look up the SCRAM-SHA-256 keys of `login`, then call [`Session::scram_keys`].
+    ScramKeys {
+        /// The authentication identity as the client sent it.
+        login: String,
+    },
+    /// A SCRAM exchange ended: record its outcome, then call [`Session::authenticated`]
+    /// with `account`.
+    ScramDone {
+        /// The authentication identity as the client sent it.
+        login: String,
+        /// The account on success, None when the proof was wrong.
+        account: Option<String>,
+    },
+}
+
+/// Shows the action, never a password.
+impl std::fmt::Debug for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Deliver(delivery) => f.debug_tuple("Deliver").field(delivery).finish(),
+            Action::Close => f.write_str("Close"),
+            Action::StartTls => f.write_str("StartTls"),
+            Action::Authenticate { login, .. } => f
+                .debug_struct("Authenticate")
+                .field("login", login)
+                .finish_non_exhaustive(),
+            Action::ScramKeys { login } => {
+                f.debug_struct("ScramKeys").field("login", login).finish()
+            }
+            Action::ScramDone { login, account } => f
+                .debug_struct("ScramDone")
+                .field("login", login)
+                .field("account", account)
+                .finish(),
+        }
+    }
 }
 
 /// The result of feeding input: reply bytes to write, then an optional action.
@@ -168,6 +246,10 @@ pub struct Session {
     discarding_line: bool,
     errors: usize,
     delivering_to: Vec<String>,
+    /// The account this session authenticated as (submission only).
+    account: Option<String>,
+    /// AUTH exchanges started, to make each SCRAM server nonce distinct.
+    sasl_exchanges: u64,
 }
 
 /// How the client greeted.
@@ -209,7 +291,19 @@ enum Phase {
         refusal: Option<Reply>,
     },
     Delivering,
+    /// An AUTH exchange waits for the client's next line.
+    AuthResponse(Box<Sasl>),
+    /// An AUTH exchange waits for the runtime: a password check, a SCRAM key lookup
+    /// (the exchange is kept to continue with the keys) or the record of its end.
+    Authenticating(Option<Box<Sasl>>),
     Closed,
+}
+
+/// A SASL exchange in progress.
+struct Sasl {
+    exchange: Exchange,
+    /// The login whose SCRAM keys were looked up, so its outcome can be recorded.
+    login: Option<String>,
 }
 
 enum BdatSink {
@@ -248,21 +342,23 @@ impl Session {
             discarding_line: false,
             errors: 0,
             delivering_to: Vec::new(),
+            account: None,
+            sasl_exchanges: 0,
         }
     }
 
     /// The 220 greeting sent when the connection opens.
     pub fn greeting(&mut self) -> Vec<u8> {
         let protocol = match self.config.mode {
-            Mode::Smtp => "ESMTP",
+            Mode::Smtp | Mode::Submission => "ESMTP",
             Mode::Lmtp => "LMTP",
         };
         format!("220 {} {protocol} treehouse\r\n", self.config.hostname).into_bytes()
     }
 
     /// Takes received bytes and answers the complete commands among them; a partial
-    /// command line is kept for the next call. While a delivery is outstanding, input
-    /// is only buffered.
+    /// command line is kept for the next call. While a delivery or an authentication
+    /// check is outstanding, input is only buffered.
     pub fn feed(&mut self, input: &[u8], dir: &dyn Directory) -> Step {
         match self.phase {
             Phase::Closed => {
@@ -271,7 +367,7 @@ impl Session {
                     action: Some(Action::Close),
                 };
             }
-            Phase::Delivering => {
+            Phase::Delivering | Phase::Authenticating(_) => {
                 if self.pending.len().saturating_add(input.len()) > PIPELINED_INPUT_MAX_BYTES {
                     self.pending_overflow = true;
                 } else {
@@ -314,7 +410,7 @@ impl Session {
         );
         let mut reply = Vec::new();
         match self.config.mode {
-            Mode::Smtp => match outcomes.iter().find_map(temp_fail) {
+            Mode::Smtp | Mode::Submission => match outcomes.iter().find_map(temp_fail) {
                 Some((code, enhanced, text)) => self.write(&mut reply, code, enhanced, &text),
                 None => self.write(&mut reply, 250, "2.0.0", "Ok: delivered"),
             },
@@ -333,6 +429,75 @@ impl Session {
             }
         }
         self.phase = Phase::Command;
+        self.resume(reply, dir)
+    }
+
+    /// Reports the outcome of an [`Action::Authenticate`] or [`Action::ScramDone`]: the
+    /// account, or None when the credentials were wrong; then goes on with input
+    /// buffered meanwhile.
+    pub fn authenticated(&mut self, account: Option<String>, dir: &dyn Directory) -> Step {
+        if matches!(self.phase, Phase::Closed) {
+            return Step {
+                reply: Vec::new(),
+                action: Some(Action::Close),
+            };
+        }
+        assert!(
+            matches!(self.phase, Phase::Authenticating(None)),
+            "authenticated() called without an outstanding authentication"
+        );
+        self.phase = Phase::Command;
+        let mut reply = Vec::new();
+        match account {
+            Some(account) => {
+                self.account = Some(account);
+                self.write(&mut reply, 235, "2.7.0", "Authentication successful");
+            }
+            None => {
+                self.error(
+                    &mut reply,
+                    535,
+                    "5.7.8",
+                    "Authentication credentials invalid",
+                );
+                if let Some(action) = self.check_errors(&mut reply) {
+                    return Step {
+                        reply,
+                        action: Some(action),
+                    };
+                }
+            }
+        }
+        self.resume(reply, dir)
+    }
+
+    /// Reports the outcome of an [`Action::ScramKeys`]: the canonical account and its
+    /// keys, or None when the login names no account with SCRAM keys.
+    pub fn scram_keys(&mut self, found: Option<(String, ScramKeys)>, dir: &dyn Directory) -> Step {
+        if matches!(self.phase, Phase::Closed) {
+            return Step {
+                reply: Vec::new(),
+                action: Some(Action::Close),
+            };
+        }
+        let Phase::Authenticating(Some(mut sasl)) =
+            std::mem::replace(&mut self.phase, Phase::Command)
+        else {
+            panic!("scram_keys() called without an outstanding key lookup");
+        };
+        let step = sasl.exchange.keys(found);
+        let mut reply = Vec::new();
+        if let Some(action) = self.sasl_step(sasl, step, &mut reply) {
+            return Step {
+                reply,
+                action: Some(action),
+            };
+        }
+        self.resume(reply, dir)
+    }
+
+    /// Goes on with the input buffered while the runtime was busy, after `reply`.
+    fn resume(&mut self, mut reply: Vec<u8>, dir: &dyn Directory) -> Step {
         if self.pending_overflow {
             self.write(
                 &mut reply,
@@ -401,7 +566,27 @@ impl Session {
                         break Some(action);
                     }
                 }
-                Phase::Delivering => break None,
+                Phase::AuthResponse(_) => match self.frame(data, &mut pos) {
+                    Framed::Line(line) => {
+                        if let Some(action) = self.auth_response(line, out) {
+                            break Some(action);
+                        }
+                    }
+                    Framed::TooLong => {
+                        self.phase = Phase::Command;
+                        self.error(
+                            out,
+                            500,
+                            "5.5.6",
+                            "Error: authentication exchange line too long",
+                        );
+                        if let Some(action) = self.check_errors(out) {
+                            break Some(action);
+                        }
+                    }
+                    Framed::NeedMore => break None,
+                },
+                Phase::Delivering | Phase::Authenticating(_) => break None,
                 Phase::Closed => break Some(Action::Close),
             }
         };
@@ -415,7 +600,12 @@ impl Session {
 
     /// The next command line in `data[*pos..]`, framed by LF and bounded in length.
     fn frame<'d>(&mut self, data: &'d [u8], pos: &mut usize) -> Framed<'d> {
-        let max = self.config.limits.max_command_line_bytes;
+        let max = match self.phase {
+            Phase::AuthResponse(_) => {
+                AUTH_LINE_MAX_BYTES.max(self.config.limits.max_command_line_bytes)
+            }
+            _ => self.config.limits.max_command_line_bytes,
+        };
         loop {
             let rest = &data[*pos..];
             match rest.iter().position(|&b| b == b'\n') {
@@ -509,7 +699,7 @@ impl Session {
                 self.error(out, 500, "5.5.1", "Error: this is LMTP, use LHLO")
             }
             Request::Lhlo { .. } => self.error(out, 500, "5.5.1", "Error: unknown command"),
-            Request::Mail { from } => self.mail(&from.address, from.flags, from.size, out),
+            Request::Mail { from } => self.mail(&from.address, from.flags, from.size, dir, out),
             Request::Rcpt { to } => self.rcpt(&to.address, dir, out),
             Request::Data => self.data(out),
             Request::Bdat {
@@ -529,7 +719,11 @@ impl Session {
             ),
             Request::Expn { .. } => self.error(out, 502, "5.5.1", "Error: EXPN not available"),
             Request::Help { .. } => {
-                let hello = if lmtp { "LHLO" } else { "EHLO HELO" };
+                let hello = match self.config.mode {
+                    Mode::Smtp => "EHLO HELO",
+                    Mode::Lmtp => "LHLO",
+                    Mode::Submission => "EHLO HELO AUTH",
+                };
                 let text = format!("Commands: {hello} MAIL RCPT DATA BDAT RSET NOOP VRFY QUIT");
                 self.write(out, 214, "2.0.0", &text)
             }
@@ -539,6 +733,12 @@ impl Session {
                 return Some(Action::Close);
             }
             Request::StartTls => return self.start_tls(out),
+            Request::Auth {
+                mechanism,
+                initial_response,
+            } if self.config.mode == Mode::Submission => {
+                return self.auth(mechanism, &initial_response, out);
+            }
             Request::Auth { .. }
             | Request::Etrn { .. }
             | Request::Atrn { .. }
@@ -573,7 +773,166 @@ impl Session {
         self.tls = true;
         self.hello = None;
         self.transaction = None;
+        self.account = None;
         self.pending.clear();
+    }
+
+    /// Whether passwords may cross this connection: under TLS, or where allowed in the clear.
+    fn passwords_allowed(&self) -> bool {
+        self.tls || self.config.plaintext_login
+    }
+
+    /// The mechanisms EHLO advertises now.
+    fn mechanisms(&self) -> impl Iterator<Item = Mechanism> + '_ {
+        Mechanism::ALL
+            .into_iter()
+            .filter(|m| *m == Mechanism::ScramSha256 || self.passwords_allowed())
+    }
+
+    /// Starts an AUTH exchange (RFC 4954 §4).
+    fn auth(
+        &mut self,
+        mechanism: u64,
+        initial_response: &str,
+        out: &mut Vec<u8>,
+    ) -> Option<Action> {
+        match &self.hello {
+            Some(hello) if hello.greeting == Greeting::Ehlo => {}
+            _ => {
+                self.error(out, 503, "5.5.1", "Error: send EHLO first");
+                return None;
+            }
+        }
+        if self.transaction.is_some() {
+            self.error(
+                out,
+                503,
+                "5.5.1",
+                "Error: AUTH not allowed during a mail transaction",
+            );
+            return None;
+        }
+        if self.account.is_some() {
+            self.error(out, 503, "5.5.1", "Error: already authenticated");
+            return None;
+        }
+        let mechanism = match mechanism {
+            AUTH_PLAIN => Mechanism::Plain,
+            AUTH_LOGIN => Mechanism::Login,
+            AUTH_SCRAM_SHA_256 => Mechanism::ScramSha256,
+            _ => {
+                self.error(
+                    out,
+                    504,
+                    "5.5.4",
+                    "Error: unrecognized authentication mechanism",
+                );
+                return None;
+            }
+        };
+        if mechanism != Mechanism::ScramSha256 && !self.passwords_allowed() {
+            self.error(out, 530, "5.7.0", "Must issue a STARTTLS command first");
+            return None;
+        }
+        let initial_response = match initial_response {
+            "" => None,
+            "=" => Some(Vec::new()),
+            text => match BASE64.decode(text) {
+                Ok(bytes) => Some(bytes),
+                Err(_) => {
+                    self.error(out, 501, "5.5.2", "Error: invalid base64 data");
+                    return None;
+                }
+            },
+        };
+        let nonce = format!("{}{}", self.config.sasl_nonce, self.sasl_exchanges);
+        self.sasl_exchanges += 1;
+        let (exchange, step) = Exchange::start(mechanism, initial_response.as_deref(), &nonce);
+        let sasl = Box::new(Sasl {
+            exchange,
+            login: None,
+        });
+        self.sasl_step(sasl, step, out)
+    }
+
+    /// Takes the client's line in an AUTH exchange: "*" cancels, else base64.
+    fn auth_response(&mut self, line: &[u8], out: &mut Vec<u8>) -> Option<Action> {
+        let Phase::AuthResponse(mut sasl) = std::mem::replace(&mut self.phase, Phase::Command)
+        else {
+            unreachable!("auth_response outside an AUTH exchange");
+        };
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line == b"*" {
+            self.error(out, 501, "5.0.0", "Authentication cancelled");
+            return self.check_errors(out);
+        }
+        let Ok(response) = BASE64.decode(line) else {
+            self.error(out, 501, "5.5.2", "Error: invalid base64 data");
+            return self.check_errors(out);
+        };
+        let step = sasl.exchange.respond(&response);
+        self.sasl_step(sasl, step, out)
+    }
+
+    /// Acts on one step of an AUTH exchange.
+    fn sasl_step(
+        &mut self,
+        mut sasl: Box<Sasl>,
+        step: sasl::Step,
+        out: &mut Vec<u8>,
+    ) -> Option<Action> {
+        match step {
+            sasl::Step::Challenge(challenge) => {
+                out.extend_from_slice(format!("334 {}\r\n", BASE64.encode(challenge)).as_bytes());
+                self.phase = Phase::AuthResponse(sasl);
+                None
+            }
+            sasl::Step::VerifyPassword { login, password } => {
+                self.phase = Phase::Authenticating(None);
+                Some(Action::Authenticate { login, password })
+            }
+            sasl::Step::NeedKeys { login } => {
+                sasl.login = Some(login.clone());
+                self.phase = Phase::Authenticating(Some(sasl));
+                Some(Action::ScramKeys { login })
+            }
+            sasl::Step::Success { account } => {
+                debug_assert!(sasl.login.is_some(), "SCRAM succeeds only after its keys");
+                let login = sasl.login.unwrap_or_else(|| account.clone());
+                self.phase = Phase::Authenticating(None);
+                Some(Action::ScramDone {
+                    login,
+                    account: Some(account),
+                })
+            }
+            sasl::Step::Failed(Failure::Credentials) => match sasl.login {
+                Some(login) => {
+                    self.phase = Phase::Authenticating(None);
+                    Some(Action::ScramDone {
+                        login,
+                        account: None,
+                    })
+                }
+                None => {
+                    self.error(out, 535, "5.7.8", "Authentication credentials invalid");
+                    self.check_errors(out)
+                }
+            },
+            sasl::Step::Failed(Failure::Cancelled) => {
+                self.error(out, 501, "5.0.0", "Authentication cancelled");
+                self.check_errors(out)
+            }
+            sasl::Step::Failed(Failure::Malformed) => {
+                self.error(
+                    out,
+                    501,
+                    "5.5.2",
+                    "Error: malformed authentication response",
+                );
+                self.check_errors(out)
+            }
+        }
     }
 
     fn hello(&mut self, greeting: Greeting, domain: &str, out: &mut Vec<u8>) {
@@ -588,18 +947,27 @@ impl Session {
             return;
         }
         let size = self.config.limits.max_message_bytes;
-        out.extend_from_slice(
-            format!(
-                "250-{host}\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE {size}\r\n\
-                 250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n{starttls}250 CHUNKING\r\n",
-                starttls = if self.config.starttls && !self.tls {
-                    "250-STARTTLS\r\n"
-                } else {
-                    ""
-                }
-            )
-            .as_bytes(),
-        );
+        let mut lines = vec![
+            host.clone(),
+            "PIPELINING".into(),
+            "8BITMIME".into(),
+            format!("SIZE {size}"),
+            "ENHANCEDSTATUSCODES".into(),
+            "SMTPUTF8".into(),
+        ];
+        if self.config.starttls && !self.tls {
+            lines.push("STARTTLS".into());
+        }
+        if self.config.mode == Mode::Submission && self.account.is_none() {
+            let names: Vec<&str> = self.mechanisms().map(Mechanism::name).collect();
+            lines.push(format!("AUTH {}", names.join(" ")));
+        }
+        lines.push("CHUNKING".into());
+        let last = lines.len() - 1;
+        for (i, line) in lines.iter().enumerate() {
+            let separator = if i == last { ' ' } else { '-' };
+            out.extend_from_slice(format!("250{separator}{line}\r\n").as_bytes());
+        }
     }
 
     /// Answers 503 and returns false unless the client has greeted.
@@ -608,16 +976,26 @@ impl Session {
             return true;
         }
         let text = match self.config.mode {
-            Mode::Smtp => "Error: send EHLO or HELO first",
+            Mode::Smtp | Mode::Submission => "Error: send EHLO or HELO first",
             Mode::Lmtp => "Error: send LHLO first",
         };
         self.error(out, 503, "5.5.1", text);
         false
     }
 
-    fn mail(&mut self, address: &str, flags: u64, size: usize, out: &mut Vec<u8>) {
+    fn mail(
+        &mut self,
+        address: &str,
+        flags: u64,
+        size: usize,
+        dir: &dyn Directory,
+        out: &mut Vec<u8>,
+    ) {
         if !self.require_hello(out) {
             return;
+        }
+        if self.config.mode == Mode::Submission && self.account.is_none() {
+            return self.error(out, 530, "5.7.0", "Authentication required");
         }
         if self.transaction.is_some() {
             return self.error(out, 503, "5.5.1", "Error: nested MAIL command");
@@ -631,6 +1009,15 @@ impl Session {
         }
         if size as u64 > self.config.limits.max_message_bytes {
             return self.write(out, 552, "5.3.4", "Error: message size exceeds fixed limit");
+        }
+        if let Some(account) = &self.account
+            && (address.is_empty() || !dir.may_send_as(account, address))
+        {
+            let text = format!(
+                "Sender address rejected: not owned by {}",
+                printable(account)
+            );
+            return self.error(out, 553, "5.7.1", &text);
         }
         self.transaction = Some(Transaction {
             mail_from: address.to_string(),
@@ -672,6 +1059,12 @@ impl Session {
                 self.write(out, 250, "2.1.5", "Ok");
             }
             Recipient::UnknownUser => self.error(out, 550, "5.1.1", "Error: user unknown"),
+            Recipient::RelayDenied if self.config.mode == Mode::Submission => self.error(
+                out,
+                550,
+                "5.7.1",
+                "Relaying to remote domains is not available: this server has no outbound queue yet",
+            ),
             Recipient::RelayDenied => self.error(out, 550, "5.7.1", "Error: relay denied"),
         }
     }
@@ -719,7 +1112,7 @@ impl Session {
         };
         let refusal = if self.hello.is_none() {
             let text = match self.config.mode {
-                Mode::Smtp => "Error: send EHLO or HELO first",
+                Mode::Smtp | Mode::Submission => "Error: send EHLO or HELO first",
                 Mode::Lmtp => "Error: send LHLO first",
             };
             refuse(503, "5.5.1", text, true)
@@ -863,7 +1256,7 @@ impl Session {
             }
         };
         let replies = match self.config.mode {
-            Mode::Smtp => 1,
+            Mode::Smtp | Mode::Submission => 1,
             Mode::Lmtp => tx.recipients.len(),
         };
         for _ in 0..replies {
@@ -887,12 +1280,18 @@ impl Session {
             (Greeting::Ehlo, false, true) => "ESMTPS",
             (Greeting::Helo, _, _) => "SMTP",
         };
+        // RFC 3848: an "A" marks a message from an authenticated client.
+        let authenticated = if self.account.is_some() && greeting == Greeting::Ehlo {
+            "A"
+        } else {
+            ""
+        };
         let ip = match self.peer.ip().to_canonical() {
             IpAddr::V4(ip) => format!("[{ip}]"),
             IpAddr::V6(ip) => format!("[IPv6:{ip}]"),
         };
         format!(
-            "Received: from {helo} ({ip})\r\n\tby {} with {protocol};\r\n\t{}\r\n",
+            "Received: from {helo} ({ip})\r\n\tby {} with {protocol}{authenticated};\r\n\t{}\r\n",
             token(&self.config.hostname),
             printable(&self.date)
         )

@@ -7,6 +7,10 @@ const RECEIVED_ESMTP: &str = "Received: from client.example.test ([192.0.2.7])\r
 const EHLO_REPLY: &str = "250-mx.example.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n\
 250-SIZE 2000\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n";
 
+/// The nonce stem that, with the first exchange's number, gives the server nonce of
+/// RFC 7677's example exchange.
+const SASL_NONCE: &str = "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k";
+
 struct Users;
 
 impl Directory for Users {
@@ -23,6 +27,16 @@ impl Directory for Users {
             },
             other if other.ends_with("@example.test") => Recipient::UnknownUser,
             _ => Recipient::RelayDenied,
+        }
+    }
+
+    fn may_send_as(&self, account: &str, sender: &str) -> bool {
+        let sender = sender.to_ascii_lowercase();
+        match account {
+            "alice@example.test" => {
+                sender == "alice@example.test" || sender == "sales@example.test"
+            }
+            other => sender == other,
         }
     }
 }
@@ -43,6 +57,8 @@ fn session_with(mode: Mode, limits: Limits) -> Session {
         hostname: "mx.example.test".into(),
         limits,
         starttls: false,
+        plaintext_login: false,
+        sasl_nonce: SASL_NONCE.into(),
     };
     let peer = "192.0.2.7:40000".parse().expect("test address");
     Session::new(config, peer, DATE.into())
@@ -59,6 +75,8 @@ struct Transcript {
     replies: String,
     deliveries: Vec<Delivery>,
     closed: bool,
+    /// The authentication actions asked for, in order.
+    auth_actions: Vec<Action>,
 }
 
 /// Feeds `chunks` in order; each delivery is answered with `outcome(delivery)`.
@@ -71,6 +89,7 @@ fn converse(
         replies: String::new(),
         deliveries: Vec::new(),
         closed: false,
+        auth_actions: Vec::new(),
     };
     for chunk in chunks {
         let mut step = session.feed(chunk, &Users);
@@ -89,6 +108,27 @@ fn converse(
                     break;
                 }
                 Some(Action::StartTls) => panic!("STARTTLS is not offered in these transcripts"),
+                Some(action @ Action::Authenticate { .. }) => {
+                    let Action::Authenticate { login, password } = &action else {
+                        unreachable!()
+                    };
+                    let account = check_password(login, password);
+                    transcript.auth_actions.push(action);
+                    step = session.authenticated(account, &Users);
+                }
+                Some(Action::ScramKeys { login }) => {
+                    let found = scram_keys_of(&login);
+                    transcript.auth_actions.push(Action::ScramKeys { login });
+                    step = session.scram_keys(found, &Users);
+                }
+                Some(action @ Action::ScramDone { .. }) => {
+                    let Action::ScramDone { account, .. } = &action else {
+                        unreachable!()
+                    };
+                    let account = account.clone();
+                    transcript.auth_actions.push(action);
+                    step = session.authenticated(account, &Users);
+                }
                 None => break,
             }
         }
@@ -720,6 +760,8 @@ fn tls_session() -> Session {
         hostname: "mx.example.test".into(),
         limits: limits(),
         starttls: true,
+        plaintext_login: false,
+        sasl_nonce: SASL_NONCE.into(),
     };
     Session::new(
         config,
@@ -784,4 +826,612 @@ fn received_header_says_esmtps_after_tls() {
     };
     let message = String::from_utf8(delivery.message).expect("ASCII");
     assert!(message.contains(" with ESMTPS;"), "{message}");
+}
+
+// Submission (RFC 6409) and SMTP AUTH (RFC 4954).
+
+/// The runtime's password check in these transcripts: alice's password is "secret".
+fn check_password(login: &str, password: &str) -> Option<String> {
+    let account = match login {
+        "alice" | "alice@example.test" => "alice@example.test",
+        _ => return None,
+    };
+    (password == "secret").then(|| account.to_string())
+}
+
+/// The RFC 7677 example: user "user", password "pencil".
+fn scram_keys_of(login: &str) -> Option<(String, ScramKeys)> {
+    let salt = BASE64
+        .decode("W22ZaJ0SNY7soEsUEjb6gQ==")
+        .expect("test salt");
+    (login == "user").then(|| {
+        (
+            "user@example.test".to_string(),
+            ScramKeys::derive("pencil", &salt, 4096),
+        )
+    })
+}
+
+/// A submission session; `tls` as after implicit TLS, `plaintext_login` as on loopback.
+fn submission(tls: bool, plaintext_login: bool) -> Session {
+    let config = SessionConfig {
+        mode: Mode::Submission,
+        hostname: "mx.example.test".into(),
+        limits: limits(),
+        starttls: !tls,
+        plaintext_login,
+        sasl_nonce: SASL_NONCE.into(),
+    };
+    let mut s = Session::new(
+        config,
+        "192.0.2.7:40000".parse().expect("test address"),
+        DATE.into(),
+    );
+    if tls {
+        s.tls_started();
+    }
+    s
+}
+
+fn b64(text: &str) -> String {
+    BASE64.encode(text)
+}
+
+fn submit(s: &mut Session, input: &str) -> Transcript {
+    converse(s, &[input.as_bytes()], &all_durable)
+}
+
+const SUBMISSION_EHLO_TLS: &str = "250-mx.example.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n\
+250-SIZE 2000\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n\
+250-AUTH SCRAM-SHA-256 PLAIN LOGIN\r\n250 CHUNKING\r\n";
+
+/// alice's PLAIN response: no authorization identity, "alice", "secret".
+const ALICE_PLAIN: &str = "AGFsaWNlAHNlY3JldA==";
+
+#[test]
+fn ehlo_offers_auth_by_listener_and_transport() {
+    let t = submit(&mut submission(true, false), "EHLO c.test\r\n");
+    assert_eq!(t.replies, SUBMISSION_EHLO_TLS);
+    // In the clear on an untrusted listener only SCRAM, which never reveals the password.
+    let t = submit(&mut submission(false, false), "EHLO c.test\r\n");
+    assert_eq!(
+        t.replies,
+        "250-mx.example.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE 2000\r\n\
+250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-STARTTLS\r\n250-AUTH SCRAM-SHA-256\r\n\
+250 CHUNKING\r\n"
+    );
+    let t = submit(&mut submission(false, true), "EHLO c.test\r\n");
+    assert!(
+        t.replies
+            .contains("250-STARTTLS\r\n250-AUTH SCRAM-SHA-256 PLAIN LOGIN\r\n"),
+        "{}",
+        t.replies
+    );
+    // Once authenticated, AUTH is no longer offered.
+    let t = submit(
+        &mut submission(true, false),
+        &format!("EHLO c.test\r\nAUTH PLAIN {ALICE_PLAIN}\r\nEHLO c.test\r\n"),
+    );
+    assert!(t.replies.ends_with(
+        "235 2.7.0 Authentication successful\r\n250-mx.example.test\r\n250-PIPELINING\r\n\
+250-8BITMIME\r\n250-SIZE 2000\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"
+    ));
+}
+
+#[test]
+fn mx_and_lmtp_do_not_offer_auth() {
+    let mut mx = tls_session();
+    let t = submit(
+        &mut mx,
+        &format!("EHLO c.test\r\nAUTH PLAIN {ALICE_PLAIN}\r\nMAIL FROM:<a@remote.test>\r\n"),
+    );
+    assert!(!t.replies.contains("AUTH"), "{}", t.replies);
+    assert!(
+        t.replies.ends_with(
+            "250 CHUNKING\r\n502 5.5.1 Error: command not implemented\r\n250 2.1.0 Ok\r\n"
+        ),
+        "{}",
+        t.replies
+    );
+    assert!(t.auth_actions.is_empty());
+    let t = submit(
+        &mut session(Mode::Lmtp),
+        &format!("LHLO c.test\r\nAUTH PLAIN {ALICE_PLAIN}\r\n"),
+    );
+    assert!(
+        t.replies
+            .ends_with("250 CHUNKING\r\n502 5.5.1 Error: command not implemented\r\n")
+    );
+    assert!(t.auth_actions.is_empty());
+}
+
+const SUBMIT_PIPELINED: &str = "EHLO client.example.test\r\n\
+AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n\
+MAIL FROM:<alice@example.test>\r\n\
+RCPT TO:<bob@example.test>\r\n\
+RCPT TO:<someone@remote.test>\r\n\
+RCPT TO:<nobody@example.test>\r\n\
+DATA\r\n\
+Subject: hi\r\n\
+\r\n\
+Hello.\r\n\
+.\r\n\
+QUIT\r\n";
+
+#[test]
+fn plain_with_initial_response_then_pipelined_submission() {
+    let t = submit(&mut submission(true, false), SUBMIT_PIPELINED);
+    assert_eq!(
+        t.replies,
+        format!(
+            "{SUBMISSION_EHLO_TLS}235 2.7.0 Authentication successful\r\n250 2.1.0 Ok\r\n\
+250 2.1.5 Ok\r\n\
+550 5.7.1 Relaying to remote domains is not available: this server has no outbound queue yet\r\n\
+550 5.1.1 Error: user unknown\r\n354 End data with <CR><LF>.<CR><LF>\r\n\
+250 2.0.0 Ok: delivered\r\n221 2.0.0 Bye\r\n"
+        )
+    );
+    assert_eq!(
+        t.auth_actions,
+        vec![Action::Authenticate {
+            login: "alice".into(),
+            password: "secret".into()
+        }]
+    );
+    assert_eq!(
+        t.deliveries,
+        vec![Delivery {
+            mail_from: "alice@example.test".into(),
+            recipients: vec![vec!["bob".into()]],
+            message: "Received: from client.example.test ([192.0.2.7])\r\n\
+\tby mx.example.test with ESMTPSA;\r\n\tTue, 1 Jul 2025 10:00:00 +0000\r\n\
+Subject: hi\r\n\r\nHello.\r\n"
+                .into(),
+        }]
+    );
+    assert!(t.closed);
+    // The same bytes in any chunking give the same transcript.
+    let input = SUBMIT_PIPELINED.as_bytes();
+    for split in [1, 3, 7, 40] {
+        let chunks: Vec<&[u8]> = input.chunks(split).collect();
+        assert_eq!(
+            converse(&mut submission(true, false), &chunks, &all_durable),
+            t,
+            "split into {split}-byte chunks"
+        );
+    }
+}
+
+#[test]
+fn input_after_auth_waits_for_the_password_check() {
+    let mut s = submission(true, false);
+    s.feed(b"EHLO c.test\r\n", &Users);
+    let step = s.feed(
+        format!("AUTH PLAIN {ALICE_PLAIN}\r\nMAIL FROM:<alice@example.test>\r\n").as_bytes(),
+        &Users,
+    );
+    assert_eq!(step.reply, b"");
+    assert!(matches!(step.action, Some(Action::Authenticate { .. })));
+    let step = s.feed(b"RCPT TO:<bob@example.test>\r\n", &Users);
+    assert_eq!(
+        step,
+        Step::default(),
+        "nothing is answered before the check"
+    );
+    let step = s.authenticated(Some("alice@example.test".into()), &Users);
+    assert_eq!(
+        step.reply,
+        b"235 2.7.0 Authentication successful\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+    );
+    assert_eq!(step.action, None);
+}
+
+#[test]
+fn plain_and_login_through_challenges() {
+    let t = submit(
+        &mut submission(true, false),
+        &format!(
+            "EHLO c.test\r\nAUTH PLAIN\r\n{ALICE_PLAIN}\r\nMAIL FROM:<alice@example.test>\r\n"
+        ),
+    );
+    assert_eq!(
+        t.replies,
+        format!(
+            "{SUBMISSION_EHLO_TLS}334 \r\n235 2.7.0 Authentication successful\r\n250 2.1.0 Ok\r\n"
+        )
+    );
+    let t = submit(
+        &mut submission(true, false),
+        &format!(
+            "EHLO c.test\r\nAUTH LOGIN\r\n{}\r\n{}\r\nMAIL FROM:<alice@example.test>\r\n",
+            b64("alice"),
+            b64("secret")
+        ),
+    );
+    assert_eq!(
+        t.replies,
+        format!(
+            "{SUBMISSION_EHLO_TLS}334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n\
+235 2.7.0 Authentication successful\r\n250 2.1.0 Ok\r\n"
+        )
+    );
+    assert_eq!(
+        t.auth_actions,
+        vec![Action::Authenticate {
+            login: "alice".into(),
+            password: "secret".into()
+        }]
+    );
+    // LOGIN with the user name as initial response; "=" is an empty initial response.
+    let t = submit(
+        &mut submission(true, false),
+        &format!(
+            "EHLO c.test\r\nAUTH LOGIN {}\r\n{}\r\nAUTH PLAIN =\r\n",
+            b64("alice@example.test"),
+            b64("secret")
+        ),
+    );
+    assert!(
+        t.replies.ends_with(
+            "334 UGFzc3dvcmQ6\r\n235 2.7.0 Authentication successful\r\n\
+503 5.5.1 Error: already authenticated\r\n"
+        ),
+        "{}",
+        t.replies
+    );
+    let t = submit(
+        &mut submission(true, false),
+        "EHLO c.test\r\nAUTH PLAIN =\r\n",
+    );
+    assert!(
+        t.replies
+            .ends_with("501 5.5.2 Error: malformed authentication response\r\n"),
+        "{}",
+        t.replies
+    );
+}
+
+#[test]
+fn wrong_password_then_right_one() {
+    let t = submit(
+        &mut submission(true, false),
+        &format!(
+            "EHLO c.test\r\nAUTH PLAIN {}\r\nMAIL FROM:<alice@example.test>\r\n\
+AUTH PLAIN {ALICE_PLAIN}\r\nMAIL FROM:<alice@example.test>\r\n",
+            b64("\0alice\0guess")
+        ),
+    );
+    assert_eq!(
+        t.replies,
+        format!(
+            "{SUBMISSION_EHLO_TLS}535 5.7.8 Authentication credentials invalid\r\n\
+530 5.7.0 Authentication required\r\n235 2.7.0 Authentication successful\r\n\
+250 2.1.0 Ok\r\n"
+        )
+    );
+}
+
+#[test]
+fn failed_logins_count_towards_the_error_limit() {
+    let mut s = submission(true, false);
+    let mut input = "EHLO c.test\r\n".to_string();
+    for _ in 0..10 {
+        input.push_str(&format!("AUTH PLAIN {}\r\n", b64("\0alice\0guess")));
+    }
+    let t = submit(&mut s, &input);
+    assert_eq!(t.auth_actions.len(), 10);
+    assert!(t.replies.ends_with(
+        "535 5.7.8 Authentication credentials invalid\r\n\
+421 4.7.0 mx.example.test Error: too many errors, closing connection\r\n"
+    ));
+    assert!(t.closed);
+}
+
+#[test]
+fn cancel_bad_base64_and_unknown_mechanism() {
+    let t = submit(
+        &mut submission(true, false),
+        "EHLO c.test\r\nAUTH PLAIN\r\n*\r\nAUTH LOGIN\r\n*\r\nAUTH PLAIN !!!\r\n\
+AUTH LOGIN\r\n%%%\r\nAUTH CRAM-MD5\r\nAUTH FOO\r\nAUTH\r\nMAIL FROM:<alice@example.test>\r\n",
+    );
+    assert_eq!(
+        t.replies,
+        format!(
+            "{SUBMISSION_EHLO_TLS}334 \r\n501 5.0.0 Authentication cancelled\r\n\
+334 VXNlcm5hbWU6\r\n501 5.0.0 Authentication cancelled\r\n\
+501 5.5.2 Error: invalid base64 data\r\n\
+334 VXNlcm5hbWU6\r\n501 5.5.2 Error: invalid base64 data\r\n\
+504 5.5.4 Error: unrecognized authentication mechanism\r\n\
+504 5.5.4 Error: unrecognized authentication mechanism\r\n\
+501 5.5.4 Syntax: AUTH mechanism [initial-response]\r\n\
+530 5.7.0 Authentication required\r\n"
+        )
+    );
+    assert!(t.auth_actions.is_empty());
+}
+
+#[test]
+fn passwords_need_tls_on_untrusted_listeners() {
+    let mut s = submission(false, false);
+    let t = submit(
+        &mut s,
+        &format!("EHLO c.test\r\nAUTH PLAIN {ALICE_PLAIN}\r\nAUTH LOGIN\r\n"),
+    );
+    assert!(
+        t.replies.ends_with(
+            "250 CHUNKING\r\n530 5.7.0 Must issue a STARTTLS command first\r\n\
+530 5.7.0 Must issue a STARTTLS command first\r\n"
+        ),
+        "{}",
+        t.replies
+    );
+    assert!(t.auth_actions.is_empty());
+    let step = s.feed(b"STARTTLS\r\n", &Users);
+    assert_eq!(step.action, Some(Action::StartTls));
+    s.tls_started();
+    let t = submit(
+        &mut s,
+        &format!("EHLO c.test\r\nAUTH PLAIN {ALICE_PLAIN}\r\n"),
+    );
+    assert_eq!(
+        t.replies,
+        format!("{SUBMISSION_EHLO_TLS}235 2.7.0 Authentication successful\r\n")
+    );
+    // A listener that allows passwords in the clear (loopback by default) takes them.
+    let t = submit(
+        &mut submission(false, true),
+        &format!("EHLO c.test\r\nAUTH PLAIN {ALICE_PLAIN}\r\n"),
+    );
+    assert!(
+        t.replies
+            .ends_with("250 CHUNKING\r\n235 2.7.0 Authentication successful\r\n")
+    );
+}
+
+#[test]
+fn starttls_forgets_the_authentication() {
+    let mut s = submission(false, true);
+    submit(
+        &mut s,
+        &format!("EHLO c.test\r\nAUTH PLAIN {ALICE_PLAIN}\r\n"),
+    );
+    let step = s.feed(b"STARTTLS\r\n", &Users);
+    assert_eq!(step.action, Some(Action::StartTls));
+    s.tls_started();
+    let t = submit(&mut s, "EHLO c.test\r\nMAIL FROM:<alice@example.test>\r\n");
+    assert_eq!(
+        t.replies,
+        format!("{SUBMISSION_EHLO_TLS}530 5.7.0 Authentication required\r\n")
+    );
+}
+
+#[test]
+fn auth_needs_ehlo_and_no_transaction() {
+    let t = submit(
+        &mut submission(true, false),
+        &format!(
+            "AUTH PLAIN {ALICE_PLAIN}\r\nHELO c.test\r\nAUTH PLAIN {ALICE_PLAIN}\r\n\
+EHLO c.test\r\nAUTH PLAIN {ALICE_PLAIN}\r\nMAIL FROM:<alice@example.test>\r\n\
+AUTH PLAIN {ALICE_PLAIN}\r\n"
+        ),
+    );
+    assert_eq!(
+        t.replies,
+        format!(
+            "503 Error: send EHLO first\r\n250 mx.example.test\r\n503 Error: send EHLO first\r\n\
+{SUBMISSION_EHLO_TLS}235 2.7.0 Authentication successful\r\n250 2.1.0 Ok\r\n\
+503 5.5.1 Error: AUTH not allowed during a mail transaction\r\n"
+        )
+    );
+}
+
+#[test]
+fn sender_must_belong_to_the_account() {
+    let t = submit(
+        &mut submission(true, false),
+        &format!(
+            "EHLO c.test\r\nAUTH PLAIN {ALICE_PLAIN}\r\nMAIL FROM:<bob@example.test>\r\n\
+MAIL FROM:<>\r\nMAIL FROM:<alice@remote.test>\r\nMAIL FROM:<Sales@example.test>\r\n\
+RCPT TO:<alice@example.test>\r\nBDAT 4 LAST\r\nhi\r\n"
+        ),
+    );
+    let not_owned = "553 5.7.1 Sender address rejected: not owned by alice@example.test\r\n";
+    assert_eq!(
+        t.replies,
+        format!(
+            "{SUBMISSION_EHLO_TLS}235 2.7.0 Authentication successful\r\n\
+{not_owned}{not_owned}{not_owned}250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 Ok: delivered\r\n"
+        )
+    );
+    assert_eq!(t.deliveries.len(), 1);
+    assert_eq!(t.deliveries[0].mail_from, "Sales@example.test");
+    assert_eq!(t.deliveries[0].recipients, vec![vec!["alice"]]);
+}
+
+#[test]
+fn submission_tempfail_is_reported_like_smtp() {
+    let input = format!(
+        "EHLO c.test\r\nAUTH PLAIN {ALICE_PLAIN}\r\nMAIL FROM:<alice@example.test>\r\n\
+RCPT TO:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nhi\r\n.\r\n"
+    );
+    let second_fails = |_: &Delivery| {
+        vec![
+            RecipientOutcome::Durable,
+            RecipientOutcome::TempFail {
+                code: 451,
+                enhanced: "4.3.0",
+                text: "shard 3 did not answer in time; try again later".into(),
+            },
+        ]
+    };
+    let t = converse(
+        &mut submission(true, false),
+        &[input.as_bytes()],
+        &second_fails,
+    );
+    assert!(t.replies.ends_with(
+        "354 End data with <CR><LF>.<CR><LF>\r\n\
+451 4.3.0 shard 3 did not answer in time; try again later\r\n"
+    ));
+}
+
+/// RFC 7677 §3's example exchange, before TLS (SCRAM never reveals the password).
+#[test]
+fn scram_sha_256_exchange() {
+    let mut s = submission(false, false);
+    s.feed(b"EHLO c.test\r\n", &Users);
+    let step = s.feed(
+        format!(
+            "AUTH SCRAM-SHA-256 {}\r\n",
+            b64("n,,n=user,r=rOprNGfwEbeRWgbNEkqO")
+        )
+        .as_bytes(),
+        &Users,
+    );
+    assert_eq!(step.reply, b"");
+    assert_eq!(
+        step.action,
+        Some(Action::ScramKeys {
+            login: "user".into()
+        })
+    );
+    let nonce = "rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+    let server_first = format!("r={nonce},s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096");
+    let step = s.scram_keys(scram_keys_of("user"), &Users);
+    assert_eq!(
+        step.reply,
+        format!("334 {}\r\n", b64(&server_first)).as_bytes()
+    );
+    assert_eq!(step.action, None);
+    let client_final = format!("c=biws,r={nonce},p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=");
+    let step = s.feed(format!("{}\r\n", b64(&client_final)).as_bytes(), &Users);
+    assert_eq!(
+        step.reply,
+        format!(
+            "334 {}\r\n",
+            b64("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+        )
+        .as_bytes()
+    );
+    let step = s.feed(b"\r\nMAIL FROM:<user@example.test>\r\n", &Users);
+    assert_eq!(
+        step.action,
+        Some(Action::ScramDone {
+            login: "user".into(),
+            account: Some("user@example.test".into())
+        })
+    );
+    let step = s.authenticated(Some("user@example.test".into()), &Users);
+    assert_eq!(
+        step.reply,
+        b"235 2.7.0 Authentication successful\r\n250 2.1.0 Ok\r\n"
+    );
+}
+
+#[test]
+fn scram_failures_are_reported_for_throttling() {
+    let nonce = "rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+    let wrong_proof = format!("c=biws,r={nonce},p=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    let t = submit(
+        &mut submission(false, false),
+        &format!(
+            "EHLO c.test\r\nAUTH SCRAM-SHA-256 {}\r\n{}\r\nAUTH SCRAM-SHA-256 {}\r\n",
+            b64("n,,n=user,r=rOprNGfwEbeRWgbNEkqO"),
+            b64(&wrong_proof),
+            b64("n,,n=nobody,r=rOprNGfwEbeRWgbNEkqO"),
+        ),
+    );
+    assert!(
+        t.replies.ends_with(
+            "535 5.7.8 Authentication credentials invalid\r\n\
+535 5.7.8 Authentication credentials invalid\r\n"
+        ),
+        "{}",
+        t.replies
+    );
+    assert_eq!(
+        t.auth_actions,
+        vec![
+            Action::ScramKeys {
+                login: "user".into()
+            },
+            Action::ScramDone {
+                login: "user".into(),
+                account: None
+            },
+            Action::ScramKeys {
+                login: "nobody".into()
+            },
+            Action::ScramDone {
+                login: "nobody".into(),
+                account: None
+            },
+        ]
+    );
+}
+
+#[test]
+fn auth_line_too_long_ends_the_exchange() {
+    let mut input = "EHLO c.test\r\nAUTH PLAIN\r\n".to_string();
+    input.push_str(&"A".repeat(AUTH_LINE_MAX_BYTES));
+    input.push_str("\r\nNOOP\r\n");
+    let t = submit(&mut submission(true, false), &input);
+    assert_eq!(
+        t.replies,
+        format!(
+            "{SUBMISSION_EHLO_TLS}334 \r\n500 5.5.6 Error: authentication exchange line too long\r\n\
+250 2.0.0 Ok\r\n"
+        )
+    );
+}
+
+#[test]
+fn action_debug_hides_the_password() {
+    let action = Action::Authenticate {
+        login: "alice".into(),
+        password: "secret".into(),
+    };
+    let shown = format!("{action:?}");
+    assert!(
+        shown.contains("alice") && !shown.contains("secret"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn each_scram_exchange_gets_its_own_server_nonce() {
+    let client_first = b64("n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
+    let t = submit(
+        &mut submission(false, false),
+        &format!(
+            "EHLO c.test\r\nAUTH SCRAM-SHA-256 {client_first}\r\n*\r\n\
+AUTH SCRAM-SHA-256 {client_first}\r\n*\r\n"
+        ),
+    );
+    let server_firsts: Vec<String> = t
+        .replies
+        .lines()
+        .filter_map(|line| line.strip_prefix("334 "))
+        .map(|challenge| {
+            String::from_utf8(BASE64.decode(challenge).expect("base64")).expect("UTF-8")
+        })
+        .collect();
+    assert_eq!(
+        server_firsts,
+        vec![
+            "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+            "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k1,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+        ]
+    );
+    assert_eq!(
+        t.replies
+            .matches("\r\n501 5.0.0 Authentication cancelled\r\n")
+            .count(),
+        2
+    );
+    assert_eq!(
+        t.auth_actions.len(),
+        2,
+        "two key lookups, no outcome to record"
+    );
 }
