@@ -1,5 +1,6 @@
 //! `treehouse`: the mail appliance binary — server, admin commands and offline tools.
 
+mod auth;
 mod cli;
 mod clock;
 mod config;
@@ -7,6 +8,7 @@ mod delivery;
 mod directory;
 mod imap;
 mod offline;
+mod pop3;
 mod runtime;
 mod segments;
 mod shard;

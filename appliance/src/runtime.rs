@@ -26,6 +26,7 @@ use crate::config::Config;
 use crate::delivery;
 use crate::directory::Directory;
 use crate::imap;
+use crate::pop3;
 use crate::shard::{Outcome, OwnedShard, ShardLimits, TempFail};
 use crate::tls;
 
@@ -45,6 +46,13 @@ pub enum MeshMsg {
         socket: std::net::TcpStream,
         tls: Option<crate::tls::TlsParts>,
         session: Box<treehouse_core::imap::Session>,
+        account: String,
+    },
+    /// Continue a logged-in POP3 session here, on the owner of its account's shard.
+    AdoptPop3 {
+        socket: std::net::TcpStream,
+        tls: Option<crate::tls::TlsParts>,
+        session: Box<treehouse_core::pop3::Session>,
         account: String,
     },
 }
@@ -178,6 +186,8 @@ pub struct Executor {
     pub connections: Cell<usize>,
     /// Open IMAP connections on this executor.
     pub imap_connections: Cell<usize>,
+    /// Open POP3 connections on this executor.
+    pub pop3_connections: Cell<usize>,
     /// Task queue for client sessions and deliveries.
     pub delivery_queue: TaskQueueHandle,
     /// TLS for STARTTLS and implicit TLS, shared by every executor; SIGHUP replaces it.
@@ -247,6 +257,27 @@ impl Executor {
             .map_err(|_| std::io::Error::other(format!("executor {owner} cannot be reached")))
     }
 
+    /// Sends a logged-in POP3 session to the executor that owns its account's shard.
+    pub async fn adopt_pop3_elsewhere(
+        &self,
+        owner: usize,
+        socket: std::net::TcpStream,
+        tls: Option<crate::tls::TlsParts>,
+        session: treehouse_core::pop3::Session,
+        account: String,
+    ) -> std::io::Result<()> {
+        let msg = MeshMsg::AdoptPop3 {
+            socket,
+            tls,
+            session: Box::new(session),
+            account,
+        };
+        self.senders
+            .send_to(owner, msg)
+            .await
+            .map_err(|_| std::io::Error::other(format!("executor {owner} cannot be reached")))
+    }
+
     /// This executor's share of a connection limit that holds over all executors.
     pub fn connection_share(&self, total: usize) -> usize {
         total.div_ceil(self.layout.executors).max(1)
@@ -275,6 +306,17 @@ impl Executor {
                 let _ = spawn(
                     self.delivery_queue,
                     imap::adopt(self.clone(), socket, tls, *session, account),
+                );
+            }
+            MeshMsg::AdoptPop3 {
+                socket,
+                tls,
+                session,
+                account,
+            } => {
+                let _ = spawn(
+                    self.delivery_queue,
+                    pop3::adopt(self.clone(), socket, tls, *session, account),
                 );
             }
             MeshMsg::Apply {
@@ -350,7 +392,8 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
     let _lock = lock_store(&config)?;
     let executors = config.executor_count();
     for (protocol, addrs) in config.listen.by_protocol() {
-        if !addrs.is_empty() && !matches!(protocol, "smtp" | "lmtp" | "imap" | "imaps") {
+        // Every mail protocol is served; metrics are not yet.
+        if !addrs.is_empty() && protocol == "metrics" {
             eprintln!(
                 "treehouse: listen.{protocol} is set but this release does not serve {protocol} yet; ignoring it"
             );
@@ -367,10 +410,13 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
             .map_err(|e| format!("cannot handle signal {signal}: {e}"))?;
     }
     let shard_count = layout.shard_count;
-    let listening = [
-        ("smtp", config.listen.smtp.clone()),
-        ("lmtp", config.listen.lmtp.clone()),
-    ];
+    let listening: Vec<String> = config
+        .listen
+        .by_protocol()
+        .into_iter()
+        .filter(|(protocol, _)| *protocol != "metrics")
+        .flat_map(|(protocol, addrs)| addrs.iter().map(move |a| format!("{protocol} on {a}")))
+        .collect();
     let config = Arc::new(config);
     let (config_for_reload, tls_for_reload) = (config.clone(), tls.clone());
     let mesh = MeshBuilder::<MeshMsg, _>::full(executors, MESH_CHANNEL_CAPACITY);
@@ -422,10 +468,6 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
             }
         }
     }
-    let listening: Vec<String> = listening
-        .iter()
-        .flat_map(|(protocol, addrs)| addrs.iter().map(move |a| format!("{protocol} on {a}")))
-        .collect();
     println!(
         "treehouse: ready with {executors} executors and {} shards; {}",
         shard_count,
@@ -503,6 +545,7 @@ async fn start_executor(
         next_id: Cell::new(0),
         connections: Cell::new(0),
         imap_connections: Cell::new(0),
+        pop3_connections: Cell::new(0),
         delivery_queue,
         tls,
     });
@@ -521,9 +564,17 @@ async fn start_executor(
     for addr in &addrs.imaps {
         listen(&ex, *addr, "imaps", imap::serve_tls_connection)?;
     }
+    for addr in &addrs.pop3 {
+        listen(&ex, *addr, "pop3", pop3::serve_connection)?;
+    }
+    for addr in &addrs.pop3s {
+        listen(&ex, *addr, "pop3s", pop3::serve_tls_connection)?;
+    }
     for (list, mode) in [
         (&addrs.smtp, delivery::Mode::Smtp),
         (&addrs.lmtp, delivery::Mode::Lmtp),
+        (&addrs.submission, delivery::Mode::Submission),
+        (&addrs.submissions, delivery::Mode::Submissions),
     ] {
         for addr in list {
             listen(&ex, *addr, &format!("{mode:?}"), move |ex, stream| {

@@ -125,7 +125,9 @@ impl ResolvesServerCert for SniResolver {
             return Some(self.default.clone());
         };
         let name = name.to_ascii_lowercase();
-        let wildcard = name.split_once('.').map(|(_, parent)| format!("*.{parent}"));
+        let wildcard = name
+            .split_once('.')
+            .map(|(_, parent)| format!("*.{parent}"));
         let found = self
             .by_name
             .get(&name)
@@ -346,6 +348,27 @@ pub enum Conn {
 }
 
 impl Conn {
+    /// Takes the connection apart for a move to another executor: a standard socket on
+    /// a duplicate of the descriptor (the glommio socket is closed here), and the TLS
+    /// state if any.
+    pub fn detach(self) -> io::Result<(std::net::TcpStream, Option<TlsParts>)> {
+        use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+        let (tcp, tls) = match self {
+            Conn::Plain(tcp) => (tcp, None),
+            Conn::Tls(tls) => {
+                let (tcp, parts) = tls.into_parts();
+                (tcp, Some(parts))
+            }
+            Conn::Closed => return Err(io::Error::from(io::ErrorKind::NotConnected)),
+        };
+        // SAFETY: `tcp` owns this descriptor and keeps it open for the whole borrow; the
+        // borrow only lives long enough to duplicate it.
+        let fd: OwnedFd =
+            unsafe { BorrowedFd::borrow_raw(tcp.as_raw_fd()) }.try_clone_to_owned()?;
+        drop(tcp);
+        Ok((std::net::TcpStream::from(fd), tls))
+    }
+
     /// Runs the TLS handshake on a plain connection (after STARTTLS).
     pub async fn start_tls(self, config: &Arc<rustls::ServerConfig>) -> io::Result<Conn> {
         match self {

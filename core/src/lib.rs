@@ -6,5 +6,7 @@ pub mod address;
 pub mod disk;
 pub mod imap;
 pub mod message;
+pub mod pop3;
+pub mod sasl;
 pub mod smtp;
 pub mod store;
