@@ -74,22 +74,24 @@ lmtp = ["127.0.0.1:2424"]
 # IMAP4rev1 mail access. Default: ["127.0.0.1:1143"].
 imap = ["127.0.0.1:1143"]
 
-# IMAP over implicit TLS (RFC 8314; port 993 on an appliance). Default: [] (off).
-imaps = []
+# IMAP over implicit TLS (RFC 8314; port 993 on an appliance).
+# Default: ["127.0.0.1:1993"].
+imaps = ["127.0.0.1:1993"]
 
-# POP3 mail access (port 110 on an appliance). Default: [] (off).
-pop3 = []
+# POP3 mail access (port 110 on an appliance). Default: ["127.0.0.1:1110"].
+pop3 = ["127.0.0.1:1110"]
 
-# POP3 over implicit TLS (RFC 8314; port 995 on an appliance). Default: [] (off).
-pop3s = []
+# POP3 over implicit TLS (RFC 8314; port 995 on an appliance).
+# Default: ["127.0.0.1:1995"].
+pop3s = ["127.0.0.1:1995"]
 
 # SMTP submission from authenticated users (RFC 6409; port 587 on an
-# appliance). Default: [] (off).
-submission = []
+# appliance). Default: ["127.0.0.1:1587"].
+submission = ["127.0.0.1:1587"]
 
 # Submission over implicit TLS (RFC 8314; port 465 on an appliance).
-# Default: [] (off).
-submissions = []
+# Default: ["127.0.0.1:1465"].
+submissions = ["127.0.0.1:1465"]
 
 # Metrics over HTTP, Prometheus text format. Default: [] (off).
 metrics = []
@@ -437,11 +439,11 @@ impl Default for Listen {
             smtp: vec![SocketAddr::from(([127, 0, 0, 1], 2525))],
             lmtp: vec![SocketAddr::from(([127, 0, 0, 1], 2424))],
             imap: vec![SocketAddr::from(([127, 0, 0, 1], 1143))],
-            imaps: Vec::new(),
-            pop3: Vec::new(),
-            pop3s: Vec::new(),
-            submission: Vec::new(),
-            submissions: Vec::new(),
+            imaps: vec![SocketAddr::from(([127, 0, 0, 1], 1993))],
+            pop3: vec![SocketAddr::from(([127, 0, 0, 1], 1110))],
+            pop3s: vec![SocketAddr::from(([127, 0, 0, 1], 1995))],
+            submission: vec![SocketAddr::from(([127, 0, 0, 1], 1587))],
+            submissions: vec![SocketAddr::from(([127, 0, 0, 1], 1465))],
             metrics: Vec::new(),
         }
     }

@@ -32,9 +32,19 @@ def shard_of(account: str, shards: int) -> int:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list:
+    """n distinct free loopback ports (all bound at once, so none repeats)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def treehouse(*args, check=True, timeout=120):
@@ -52,14 +62,8 @@ class Server:
                  imap_toml="", auth_toml=""):
         self.tmp = tempfile.mkdtemp(prefix="treehouse-e2e-")
         self.data_dir = os.path.join(self.tmp, "data")
-        self.smtp_port = free_port()
-        self.lmtp_port = free_port()
-        self.imap_port = free_port()
-        self.imaps_port = free_port()
-        self.pop3_port = free_port()
-        self.pop3s_port = free_port()
-        self.submission_port = free_port()
-        self.submissions_port = free_port()
+        (self.smtp_port, self.lmtp_port, self.imap_port, self.imaps_port, self.pop3_port,
+         self.pop3s_port, self.submission_port, self.submissions_port) = free_ports(8)
         self.shards = shards
         self.executors = executors
         self.config_path = os.path.join(self.tmp, "treehouse.toml")
