@@ -1,9 +1,10 @@
 //! `treehouse-tune`: load generator and benchmarks for treehouse.
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
+use treehouse_tune::compare;
 use treehouse_tune::load::imap::ImapPlan;
 use treehouse_tune::load::{self, LoadPlan, Pick, PlanError, Protocol};
 
@@ -20,6 +21,10 @@ enum Command {
     /// Send messages over SMTP or LMTP (durable deliveries/s, MiB/s, latency), or run an
     /// IMAP command mix checked against a model of each mailbox (ops/s, latency, mismatches).
     Load(LoadArgs),
+    /// Run treehouse and a private Dovecot side by side on one disk: LMTP deliveries and
+    /// the IMAP mix against both, alternating, for several rounds, with fio on the same
+    /// disk; writes a Markdown report and PNG charts.
+    Compare(CompareArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -144,6 +149,170 @@ impl LoadArgs {
     }
 }
 
+#[derive(Debug, Args)]
+struct CompareArgs {
+    /// Folder on the disk to measure; the servers' stores and fio's files go in a
+    /// temporary folder under it [default: the system temporary folder].
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Rounds; each starts both servers on fresh stores.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Measured seconds of each workload on each server.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Unmeasured seconds of the same workload before each measured pass.
+    #[arg(long, default_value_t = 2)]
+    warmup_seconds: u64,
+    /// Seconds of each fio job (run before and after the rounds).
+    #[arg(long, default_value_t = 10)]
+    fio_seconds: u64,
+    /// Connection counts of every workload, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,32")]
+    connections: Vec<usize>,
+    /// The treehouse binary [default: `treehouse` beside this program].
+    #[arg(long)]
+    treehouse: Option<PathBuf>,
+    /// treehouse's store.segment_size_bytes, in MiB.
+    #[arg(long, default_value_t = 256)]
+    segment_mib: u64,
+    /// Write the Markdown report to this file [default: standard output].
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Folder for the PNG charts.
+    #[arg(long, default_value = "docs/bench")]
+    charts_dir: PathBuf,
+    /// Fail instead of installing missing Debian packages (dovecot-imapd, dovecot-lmtpd,
+    /// fio, fonts-dejavu-core) with apt-get.
+    #[arg(long)]
+    no_install: bool,
+}
+
+impl CompareArgs {
+    fn plan(&self) -> Result<compare::ComparePlan, String> {
+        let treehouse_binary = match &self.treehouse {
+            Some(path) => path.clone(),
+            None => std::env::current_exe()
+                .map_err(|e| format!("cannot locate this program: {e}"))?
+                .with_file_name("treehouse"),
+        };
+        Ok(compare::ComparePlan {
+            dir: self.dir.clone().unwrap_or_else(std::env::temp_dir),
+            rounds: self.rounds,
+            seconds: self.seconds,
+            warmup_seconds: self.warmup_seconds,
+            fio_seconds: self.fio_seconds,
+            connection_counts: self.connections.clone(),
+            treehouse_binary,
+            segment_size_bytes: self.segment_mib.saturating_mul(1 << 20),
+            install: !self.no_install,
+        })
+    }
+}
+
+/// The command line as typed, quoting arguments that need it.
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args()
+        .enumerate()
+        .map(|(i, a)| {
+            let a = if i == 0 {
+                "treehouse-tune".to_owned()
+            } else {
+                a
+            };
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a
+            }
+        })
+        .collect();
+    args.join(" ")
+}
+
+/// Runs a comparison and writes its report and charts; 1 when the comparison is not valid.
+fn compare_main(args: &CompareArgs) -> Result<ExitCode, String> {
+    let plan = args.plan()?;
+    let mut progress = |line: &str| eprintln!("treehouse-tune compare: {line}");
+    let outcome = compare::run(&plan, &mut progress).map_err(|e| e.to_string())?;
+    let summaries = compare::report::summarize(&outcome);
+    std::fs::create_dir_all(&args.charts_dir)
+        .map_err(|e| format!("creating {}: {e}", args.charts_dir.display()))?;
+    let report_dir = match &args.report {
+        Some(path) => path.parent().map(Path::to_owned).unwrap_or_default(),
+        None => PathBuf::new(),
+    };
+    let font = Path::new(compare::FONT_PATH);
+    let mut charts = Vec::new();
+    for (title, file, draw) in [
+        (
+            "Throughput against connections",
+            compare::charts::THROUGHPUT_FILE,
+            compare::charts::throughput as fn(&Path, &Path, &[_]) -> Result<(), String>,
+        ),
+        (
+            "Latency distribution",
+            compare::charts::LATENCY_FILE,
+            compare::charts::latency,
+        ),
+    ] {
+        let path = args.charts_dir.join(file);
+        match draw(&path, font, &summaries) {
+            Ok(()) => charts.push((title.to_owned(), relative_link(&report_dir, &path))),
+            Err(e) => eprintln!("treehouse-tune compare: chart {}: {e}", path.display()),
+        }
+    }
+    let markdown = compare::report::markdown(&outcome, &summaries, &command_line(), &charts);
+    match &args.report {
+        Some(path) => std::fs::write(path, &markdown)
+            .map_err(|e| format!("writing {}: {e}", path.display()))?,
+        None => print!("{markdown}"),
+    }
+    Ok(if compare::report::is_valid(&outcome, &summaries) {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("treehouse-tune compare: not a valid comparison (failures or abandoned rounds)");
+        ExitCode::from(1)
+    })
+}
+
+/// `to` as a link relative to folder `from` (both taken from the working folder).
+fn relative_link(from: &Path, to: &Path) -> String {
+    let absolute = |p: &Path| {
+        let p = if p.is_absolute() {
+            p.to_owned()
+        } else {
+            std::env::current_dir().unwrap_or_default().join(p)
+        };
+        p.components().fold(PathBuf::new(), |mut acc, c| {
+            match c {
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    acc.pop();
+                }
+                other => acc.push(other),
+            }
+            acc
+        })
+    };
+    let (from, to) = (absolute(from), absolute(to));
+    let from: Vec<Component> = from.components().collect();
+    let to_parts: Vec<Component> = to.components().collect();
+    let common = from
+        .iter()
+        .zip(&to_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut link = PathBuf::new();
+    for _ in common..from.len() {
+        link.push("..");
+    }
+    for part in &to_parts[common..] {
+        link.push(part);
+    }
+    link.to_string_lossy().into_owned()
+}
+
 /// Prints a report (and its JSON line when asked), or the error; the exit code says which.
 fn finish<R: std::fmt::Display>(
     report: Result<R, String>,
@@ -178,6 +347,13 @@ fn main() -> ExitCode {
                 .then_some(load::imap::ImapReport::to_json as fn(&_) -> String);
             finish(report, json, "load imap")
         }
+        Command::Compare(args) => match compare_main(&args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("treehouse-tune compare: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Load(args) => {
             let report = args
                 .plan()
@@ -198,8 +374,10 @@ mod tests {
     fn load_args(args: &[&str]) -> Result<LoadArgs, clap::Error> {
         let argv = ["treehouse-tune", "load", "lmtp", "--target", "127.0.0.1:24"];
         let cli = Cli::try_parse_from(argv.iter().chain(args))?;
-        let Command::Load(load) = cli.command;
-        Ok(load)
+        match cli.command {
+            Command::Load(load) => Ok(load),
+            Command::Compare(_) => panic!("parsed a load command line as compare"),
+        }
     }
 
     #[test]
@@ -229,11 +407,48 @@ mod tests {
             "--connections",
             "3",
         ];
-        let Command::Load(args) = Cli::try_parse_from(argv).expect("parses").command;
+        let Command::Load(args) = Cli::try_parse_from(argv).expect("parses").command else {
+            panic!("not a load command");
+        };
         let plan = args.imap_plan().expect("valid");
         assert_eq!(plan.accounts, ["u1@x.test", "u2@x.test"]);
         assert_eq!(plan.password, "pw");
         assert_eq!((plan.seed_messages, plan.connections), (5, 3));
+    }
+
+    #[test]
+    fn compare_defaults_and_connection_lists_parse() {
+        let cli = Cli::try_parse_from(["treehouse-tune", "compare", "--connections", "1,8,32"])
+            .expect("parses");
+        let Command::Compare(args) = cli.command else {
+            panic!("not compare");
+        };
+        let plan = args.plan().expect("plan");
+        assert_eq!(plan.connection_counts, [1, 8, 32]);
+        assert_eq!((plan.rounds, plan.seconds, plan.warmup_seconds), (3, 10, 2));
+        assert_eq!(plan.segment_size_bytes, 256 << 20);
+        assert!(plan.install);
+        assert_eq!(args.charts_dir, Path::new("docs/bench"));
+        assert!(plan.treehouse_binary.ends_with("treehouse"));
+    }
+
+    #[test]
+    fn chart_links_are_relative_to_the_report() {
+        assert_eq!(
+            relative_link(Path::new("/repo"), Path::new("/repo/docs/bench/a.png")),
+            "docs/bench/a.png"
+        );
+        assert_eq!(
+            relative_link(
+                Path::new("/repo/reports"),
+                Path::new("/repo/docs/bench/a.png")
+            ),
+            "../docs/bench/a.png"
+        );
+        assert_eq!(
+            relative_link(Path::new("/repo/./x/.."), Path::new("/repo/a.png")),
+            "a.png"
+        );
     }
 
     #[test]

@@ -1238,11 +1238,15 @@ impl Conversation<'_> {
         };
         let message = &mut self.model.messages[seq as usize - 1];
         let uid = message.uid;
+        let flags_before = message.flags;
         if add {
             message.flags |= bit;
         } else {
             message.flags &= !bit;
         }
+        // RFC 9051 6.4.6 says STORE "normally" returns the new flags; a server may leave
+        // out the FETCH when nothing changed (Dovecot does), so it is required only then.
+        let changed = message.flags != flags_before;
         let wire = format!(
             "UID STORE {uid} {}FLAGS{} ({})",
             if add { "+" } else { "-" },
@@ -1251,6 +1255,7 @@ impl Conversation<'_> {
         );
         self.step(tally, Command::Store, wire.as_bytes(), |_, _, seen| {
             if silent
+                || !changed
                 || seen
                     .fetches
                     .iter()
