@@ -262,6 +262,7 @@ impl TlsConn {
             }
             self.outgoing.drain(..n);
         }
+        self.outgoing = Vec::new();
         Poll::Ready(Ok(()))
     }
 
@@ -281,6 +282,10 @@ impl TlsConn {
         };
         let taken = self.tls.read_tls(&mut &self.incoming[..])?;
         self.incoming.drain(..taken);
+        if self.incoming.is_empty() {
+            // An idle session keeps no read buffer; the next read makes a new one.
+            self.incoming = Vec::new();
+        }
         self.tls
             .process_new_packets()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
