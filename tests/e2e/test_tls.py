@@ -104,16 +104,29 @@ class SmtpTlsTest(TlsServer):
         self.assertIsNone(self.server.proc.poll(), "SIGHUP does not stop the server")
 
     def test_only_tls_1_2_and_1_3(self):
-        results = {}
-        for version in ("tls1", "tls1_1", "tls1_2", "tls1_3"):
-            # SECLEVEL=0 lets the client offer the old versions, so a refusal is the server's.
-            done = subprocess.run(
-                ["openssl", "s_client", "-connect", f"127.0.0.1:{self.server.smtp_port}",
-                 "-starttls", "smtp", f"-{version}", "-cipher", "DEFAULT@SECLEVEL=0"],
-                input=b"QUIT\r\n", capture_output=True, timeout=30)
-            out = done.stdout.decode(errors="replace")
-            results[version] = "Cipher is (NONE)" not in out and "New, TLSv1." in out
-        self.assertEqual(results, {"tls1": False, "tls1_1": False, "tls1_2": True, "tls1_3": True})
+        s = self.server
+        # Every listener: STARTTLS (SMTP, submission, IMAP), STLS (POP3), implicit TLS.
+        listeners = {
+            "smtp": (s.smtp_port, ["-starttls", "smtp"]),
+            "submission": (s.submission_port, ["-starttls", "smtp"]),
+            "imap": (s.imap_port, ["-starttls", "imap"]),
+            "pop3": (s.pop3_port, ["-starttls", "pop3"]),
+            "imaps": (s.imaps_port, []),
+            "pop3s": (s.pop3s_port, []),
+            "submissions": (s.submissions_port, []),
+        }
+        for name, (port, starttls) in listeners.items():
+            results = {}
+            for version in ("tls1", "tls1_1", "tls1_2", "tls1_3"):
+                # SECLEVEL=0 lets the client offer the old versions, so a refusal is the server's.
+                done = subprocess.run(
+                    ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", *starttls,
+                     f"-{version}", "-cipher", "DEFAULT@SECLEVEL=0"],
+                    input=b"", capture_output=True, timeout=30)
+                out = done.stdout.decode(errors="replace")
+                results[version] = "Cipher is (NONE)" not in out and "New, TLSv1." in out
+            self.assertEqual(results, {"tls1": False, "tls1_1": False, "tls1_2": True, "tls1_3": True},
+                             name)
 
 
 class ImapTlsTest(TlsServer):
