@@ -36,6 +36,8 @@ use crate::extensions::condstore_qresync::mod_sequence_value;
 use crate::extensions::condstore_qresync::mod_sequence_valzer;
 #[cfg(feature = "ext_id")]
 use crate::extensions::id::id;
+#[cfg(feature = "ext_list_extended")]
+use crate::extensions::list_extended::list;
 #[cfg(feature = "ext_metadata")]
 use crate::extensions::metadata::{getmetadata, setmetadata};
 #[cfg(feature = "ext_namespace")]
@@ -176,6 +178,13 @@ pub(crate) fn command_auth(input: &[u8]) -> IMAPResult<&[u8], CommandBody> {
 }
 
 /// `append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal`
+///
+/// FROM RFC 3516 (BINARY) and RFC 6855 (UTF8=ACCEPT):
+///
+/// ```abnf
+/// append-data =  literal / literal8
+/// append-data =/ "UTF8" SP "(" literal8 ")"
+/// ```
 pub(crate) fn append(input: &[u8]) -> IMAPResult<&[u8], CommandBody> {
     let mut parser = tuple((
         tag_no_case(b"APPEND "),
@@ -186,6 +195,11 @@ pub(crate) fn append(input: &[u8]) -> IMAPResult<&[u8], CommandBody> {
         alt((
             map(literal, LiteralOrLiteral8::Literal),
             map(literal8, LiteralOrLiteral8::Literal8),
+            #[cfg(feature = "ext_utf8")]
+            map(
+                delimited(tag_no_case(b"UTF8 ("), literal8, tag(b")")),
+                LiteralOrLiteral8::Utf8,
+            ),
         )),
     ));
 
@@ -250,6 +264,9 @@ pub(crate) fn examine(input: &[u8]) -> IMAPResult<&[u8], CommandBody> {
 }
 
 /// `list = "LIST" SP mailbox SP list-mailbox`
+///
+/// Note: With `ext_list_extended`, [`crate::extensions::list_extended::list`] parses `LIST`.
+#[cfg(not(feature = "ext_list_extended"))]
 pub(crate) fn list(input: &[u8]) -> IMAPResult<&[u8], CommandBody> {
     let mut parser = tuple((tag_no_case(b"LIST "), mailbox, sp, list_mailbox));
 

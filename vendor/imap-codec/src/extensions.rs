@@ -3,9 +3,12 @@ pub mod compress;
 #[cfg(feature = "ext_condstore_qresync")]
 pub mod condstore_qresync;
 pub mod enable;
+pub mod esearch;
 #[cfg(feature = "ext_id")]
 pub mod id;
 pub mod idle;
+#[cfg(feature = "ext_list_extended")]
+pub mod list_extended;
 pub mod literal;
 #[cfg(feature = "ext_metadata")]
 pub mod metadata;

@@ -20,6 +20,8 @@ use nom::{
 
 #[cfg(feature = "ext_condstore_qresync")]
 use crate::extensions::condstore_qresync::search_sort_mod_seq;
+#[cfg(feature = "ext_list_extended")]
+use crate::extensions::list_extended::mbox_list_extended;
 #[cfg(feature = "ext_metadata")]
 use crate::extensions::metadata::metadata_resp;
 #[cfg(feature = "ext_namespace")]
@@ -28,6 +30,7 @@ use crate::{
     core::{astring, nil, number, nz_number, quoted_char, string},
     decode::IMAPResult,
     extensions::{
+        esearch::esearch_response,
         quota::{quota_response, quotaroot_response},
         thread::thread_data,
     },
@@ -67,7 +70,8 @@ pub(crate) fn mailbox(input: &[u8]) -> IMAPResult<&[u8], Mailbox> {
 
 /// ```abnf
 /// mailbox-data = "FLAGS" SP flag-list /
-///                "LIST" SP mailbox-list /
+///                "LIST" SP mailbox-list [SP mbox-list-extended] / ; RFC 5258
+///                esearch-response /                              ; RFC 4731
 ///                "LSUB" SP mailbox-list /
 ///                "SEARCH" *(SP nz-number) [SP search-sort-mod-seq] /
 ///                                         ^^^^^^^^^^^^^^^^^^^^^^^^
@@ -89,12 +93,27 @@ pub(crate) fn mailbox(input: &[u8]) -> IMAPResult<&[u8], Mailbox> {
 pub(crate) fn mailbox_data(input: &[u8]) -> IMAPResult<&[u8], Data> {
     alt((
         map(preceded(tag_no_case(b"FLAGS "), flag_list), Data::Flags),
+        #[cfg(not(feature = "ext_list_extended"))]
         map(
             preceded(tag_no_case(b"LIST "), mailbox_list),
             |(items, delimiter, mailbox)| Data::List {
                 items: items.unwrap_or_default(),
                 mailbox,
                 delimiter,
+            },
+        ),
+        #[cfg(feature = "ext_list_extended")]
+        map(
+            tuple((
+                tag_no_case(b"LIST "),
+                mailbox_list,
+                opt(preceded(sp, mbox_list_extended)),
+            )),
+            |(_, (items, delimiter, mailbox), extended_items)| Data::List {
+                items: items.unwrap_or_default(),
+                mailbox,
+                delimiter,
+                extended_items: extended_items.unwrap_or_default(),
             },
         ),
         map(
@@ -155,6 +174,7 @@ pub(crate) fn mailbox_data(input: &[u8]) -> IMAPResult<&[u8], Data> {
             |(_, nums, modseq)| Data::Sort(nums, modseq),
         ),
         thread_data,
+        esearch_response,
         map(
             tuple((
                 tag_no_case(b"STATUS "),

@@ -22,6 +22,7 @@ use crate::{
     core::{astring, atom, charset, number},
     datetime::date,
     decode::{IMAPErrorKind, IMAPParseError, IMAPResult},
+    extensions::esearch::search_return_opts,
     fetch::header_fld_name,
     sequence::sequence_set,
 };
@@ -31,9 +32,16 @@ use crate::{
 /// Note: CHARSET argument MUST be registered with IANA
 ///
 /// errata id: 261
+///
+/// FROM RFC 4466 and RFC 4731 (ESEARCH):
+///
+/// ```abnf
+/// search = "SEARCH" [search-return-opts] SP search-program
+/// ```
 pub(crate) fn search(input: &[u8]) -> IMAPResult<&[u8], CommandBody> {
     let mut parser = tuple((
         tag_no_case(b"SEARCH"),
+        opt(search_return_opts),
         opt(map(
             tuple((sp, tag_no_case(b"CHARSET"), sp, charset)),
             |(_, _, _, charset)| charset,
@@ -42,7 +50,7 @@ pub(crate) fn search(input: &[u8]) -> IMAPResult<&[u8], CommandBody> {
         map(separated_list1(sp, search_key(9)), Vec1::unvalidated),
     ));
 
-    let (remaining, (_, charset, _, criteria)) = parser(input)?;
+    let (remaining, (_, return_options, charset, _, criteria)) = parser(input)?;
 
     Ok((
         remaining,
@@ -50,6 +58,7 @@ pub(crate) fn search(input: &[u8]) -> IMAPResult<&[u8], CommandBody> {
             charset,
             criteria,
             uid: false,
+            return_options,
         },
     ))
 }
@@ -290,6 +299,7 @@ mod tests {
                     .try_into()
                     .unwrap(),
                     uid: false,
+                    return_options: None,
                 }
                 .tag("a1")
                 .unwrap(),
@@ -306,6 +316,7 @@ mod tests {
                     .try_into()
                     .unwrap(),
                     uid: false,
+                    return_options: None,
                 }
                 .tag("A2")
                 .unwrap(),
@@ -331,6 +342,7 @@ mod tests {
                         .unwrap()
                 ))))),
                 uid: false,
+                return_options: None,
             }
         );
 
@@ -373,6 +385,7 @@ mod tests {
             .try_into()
             .unwrap())),
             uid: false,
+            return_options: None,
         };
         assert_eq!(val, expected);
     }

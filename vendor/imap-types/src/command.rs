@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ext_id")]
 use crate::core::{IString, NString};
+#[cfg(feature = "ext_list_extended")]
+use crate::extensions::list_extended::{ListReturnOption, ListSelectOption};
 #[cfg(feature = "ext_metadata")]
 use crate::extensions::metadata::{Entry, EntryValue, GetMetadataOption};
 use crate::{
@@ -25,7 +27,8 @@ use crate::{
     datetime::DateTime,
     extensions::{
         binary::LiteralOrLiteral8, compress::CompressionAlgorithm, enable::CapabilityEnable,
-        quota::QuotaSet, sort::SortCriterion, thread::ThreadingAlgorithm,
+        esearch::SearchReturnOption, quota::QuotaSet, sort::SortCriterion,
+        thread::ThreadingAlgorithm,
     },
     fetch::MacroOrMessageDataItemNames,
     flag::{Flag, StoreResponse, StoreType},
@@ -789,6 +792,44 @@ pub enum CommandBody<'a> {
         mailbox_wildcard: ListMailbox<'a>,
     },
 
+    /// Extended LIST command (RFC 5258, RFC 5819, RFC 6154; part of IMAP4rev2).
+    ///
+    /// ```abnf
+    /// list = "LIST" [SP list-select-opts] SP mailbox SP mbox-or-pat
+    ///        [SP list-return-opts]
+    ///
+    /// list-select-opts = "(" [ (*(list-select-opt SP) list-select-base-opt
+    ///                    *(SP list-select-opt))
+    ///                    / (list-select-independent-opt
+    ///                    *(SP list-select-independent-opt)) ] ")"
+    /// mbox-or-pat      = list-mailbox / patterns
+    /// patterns         = "(" list-mailbox *(SP list-mailbox) ")"
+    /// list-return-opts = "RETURN" SP "(" [return-option *(SP return-option)] ")"
+    /// ```
+    ///
+    /// A `LIST` is extended when it has selection options, a parenthesized
+    /// list of patterns, or return options, even empty ones (RFC 5258,
+    /// section 3). A `LIST` with none of these is [`CommandBody::List`].
+    ///
+    /// Note: An extended `LIST` is always encoded with its (possibly empty)
+    /// selection options, a single pattern without parentheses, and its return
+    /// options only when there are any: all spellings that mean the same.
+    ///
+    /// <div class="warning">
+    /// This extension must only be used when the server advertised support for it sending the LIST-EXTENDED capability.
+    /// </div>
+    #[cfg(feature = "ext_list_extended")]
+    ListExtended {
+        /// Selection options.
+        selection_options: Vec<ListSelectOption>,
+        /// Reference.
+        reference: Mailbox<'a>,
+        /// Mailbox patterns (with wildcards).
+        patterns: Vec1<ListMailbox<'a>>,
+        /// Return options.
+        return_options: Vec<ListReturnOption>,
+    },
+
     /// ### 6.3.10. STATUS Command
     ///
     /// * Arguments:
@@ -1068,6 +1109,15 @@ pub enum CommandBody<'a> {
         criteria: Vec1<SearchKey<'a>>,
         /// Use UID variant.
         uid: bool,
+        /// What to return (`RETURN (...)`, RFC 4731); `None` without a `RETURN` clause.
+        ///
+        /// With `Some`, the server answers with an `ESEARCH` response; `Some(vec![])`
+        /// (`RETURN ()`) means `ALL`.
+        ///
+        /// <div class="warning">
+        /// Use `Some` only when the server advertised the ESEARCH capability (or IMAP4rev2).
+        /// </div>
+        return_options: Option<Vec<SearchReturnOption>>,
     },
 
     /// SORT command.
@@ -1740,6 +1790,7 @@ impl<'a> CommandBody<'a> {
             charset,
             criteria,
             uid,
+            return_options: None,
         }
     }
 
@@ -1823,6 +1874,8 @@ impl<'a> CommandBody<'a> {
             Self::Unsubscribe { .. } => "UNSUBSCRIBE",
             Self::List { .. } => "LIST",
             Self::Lsub { .. } => "LSUB",
+            #[cfg(feature = "ext_list_extended")]
+            Self::ListExtended { .. } => "LIST",
             Self::Status { .. } => "STATUS",
             Self::Append { .. } => "APPEND",
             Self::Check => "CHECK",
@@ -2218,6 +2271,16 @@ mod tests {
                 },
                 "LSUB",
             ),
+            #[cfg(feature = "ext_list_extended")]
+            (
+                CommandBody::ListExtended {
+                    selection_options: vec![ListSelectOption::Subscribed],
+                    reference: Mailbox::Inbox,
+                    patterns: Vec1::from(ListMailbox::try_from("*").unwrap()),
+                    return_options: vec![],
+                },
+                "LIST",
+            ),
             (
                 CommandBody::Status {
                     mailbox: Mailbox::Inbox,
@@ -2254,6 +2317,7 @@ mod tests {
                     charset: None,
                     criteria: Vec1::from(SearchKey::Recent),
                     uid: true,
+                    return_options: None,
                 },
                 "SEARCH",
             ),

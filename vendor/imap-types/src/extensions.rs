@@ -5,6 +5,7 @@ pub mod compress;
 #[cfg(feature = "ext_condstore_qresync")]
 pub mod condstore_qresync;
 pub mod enable;
+pub mod esearch;
 pub mod idle;
 #[cfg(feature = "ext_list_extended")]
 pub mod list_extended;

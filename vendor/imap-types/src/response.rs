@@ -21,6 +21,8 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ext_id")]
 use crate::core::{IString, NString};
+#[cfg(feature = "ext_list_extended")]
+use crate::extensions::list_extended::MboxListExtendedItem;
 #[cfg(feature = "ext_metadata")]
 use crate::extensions::metadata::{MetadataCode, MetadataResponse};
 #[cfg(feature = "ext_namespace")]
@@ -36,6 +38,7 @@ use crate::{
     extensions::{
         compress::CompressionAlgorithm,
         enable::CapabilityEnable,
+        esearch::SearchReturnData,
         quota::{QuotaGet, Resource},
         sort::SortAlgorithm,
         thread::{Thread, ThreadingAlgorithm},
@@ -398,6 +401,13 @@ pub enum Data<'a> {
         delimiter: Option<QuotedChar>,
         /// Name
         mailbox: Mailbox<'a>,
+        /// Extended data items (`mbox-list-extended`, RFC 5258, section 6), e.g., `CHILDINFO`.
+        ///
+        /// <div class="warning">
+        /// A server must send these only in answer to an extended LIST command.
+        /// </div>
+        #[cfg(feature = "ext_list_extended")]
+        extended_items: Vec<MboxListExtendedItem<'a>>,
     },
 
     /// ### 7.2.3. LSUB Response
@@ -447,6 +457,24 @@ pub enum Data<'a> {
         Vec<NonZeroU32>,
         #[cfg(feature = "ext_condstore_qresync")] Option<NonZeroU64>,
     ),
+
+    /// ESEARCH response (RFC 4731, section 3.1; RFC 9051, section 7.3.4).
+    ///
+    /// ```abnf
+    /// esearch-response  = "ESEARCH" [search-correlator] [SP "UID"]
+    ///                     *(SP search-return-data)
+    /// search-correlator = SP "(" "TAG" SP tag-string ")"
+    /// ```
+    ///
+    /// The answer to a `SEARCH` with a `RETURN` clause.
+    ESearch {
+        /// The tag of the command this answers (`search-correlator`).
+        tag: Option<Tag<'a>>,
+        /// Whether the numbers are UIDs.
+        uid: bool,
+        /// The requested data, in order.
+        items: Vec<SearchReturnData>,
+    },
 
     Thread(Vec<Thread>),
 
@@ -1101,6 +1129,12 @@ pub enum Capability<'a> {
     UidPlus,
     /// LIST-EXTENDED extension (RFC 5258)
     ListExtended,
+    /// LIST-STATUS extension (RFC 5819)
+    ListStatus,
+    /// ESEARCH extension (RFC 4731)
+    ESearch,
+    /// SPECIAL-USE extension (RFC 6154)
+    SpecialUse,
     /// CONDSTORE extension (RFC 7162)
     #[cfg(feature = "ext_condstore_qresync")]
     CondStore,
@@ -1157,6 +1191,9 @@ impl Display for Capability<'_> {
             Self::Binary => write!(f, "BINARY"),
             Self::UidPlus => write!(f, "UIDPLUS"),
             Self::ListExtended => write!(f, "LIST-EXTENDED"),
+            Self::ListStatus => write!(f, "LIST-STATUS"),
+            Self::ESearch => write!(f, "ESEARCH"),
+            Self::SpecialUse => write!(f, "SPECIAL-USE"),
             #[cfg(feature = "ext_condstore_qresync")]
             Self::CondStore => write!(f, "CONDSTORE"),
             #[cfg(feature = "ext_condstore_qresync")]
@@ -1232,6 +1269,9 @@ impl<'a> From<Atom<'a>> for Capability<'a> {
             "metadata-server" => Self::MetadataServer,
             "binary" => Self::Binary,
             "list-extended" => Self::ListExtended,
+            "list-status" => Self::ListStatus,
+            "esearch" => Self::ESearch,
+            "special-use" => Self::SpecialUse,
             "unselect" => Self::Unselect,
             #[cfg(feature = "ext_condstore_qresync")]
             "condstore" => Self::CondStore,
@@ -1340,6 +1380,18 @@ mod tests {
             Capability::ListExtended,
         );
         assert_eq!(Capability::ListExtended.to_string(), "LIST-EXTENDED");
+    }
+
+    #[test]
+    fn test_capability_list_status_esearch_special_use() {
+        for (text, capability) in [
+            ("list-STATUS", Capability::ListStatus),
+            ("esearch", Capability::ESearch),
+            ("Special-Use", Capability::SpecialUse),
+        ] {
+            assert_eq!(Capability::from(Atom::try_from(text).unwrap()), capability);
+            assert_eq!(capability.to_string(), text.to_ascii_uppercase());
+        }
     }
 
     #[cfg(feature = "ext_status_size")]

@@ -88,9 +88,14 @@ use imap_types::{
 };
 use utils::{List1AttributeValueOrNil, List1OrNil, join_serializable};
 
+#[cfg(feature = "ext_list_extended")]
+use crate::extensions::list_extended::encode_list_extended;
 #[cfg(feature = "ext_namespace")]
 use crate::extensions::namespace::encode_namespaces;
-use crate::{AuthenticateDataCodec, CommandCodec, GreetingCodec, IdleDoneCodec, ResponseCodec};
+use crate::{
+    AuthenticateDataCodec, CommandCodec, GreetingCodec, IdleDoneCodec, ResponseCodec,
+    extensions::esearch::encode_esearch,
+};
 
 /// Encoder.
 ///
@@ -408,6 +413,13 @@ impl EncodeIntoContext for CommandBody<'_> {
                 ctx.write_all(b" ")?;
                 mailbox_wildcard.encode_ctx(ctx)
             }
+            #[cfg(feature = "ext_list_extended")]
+            CommandBody::ListExtended {
+                selection_options,
+                reference,
+                patterns,
+                return_options,
+            } => encode_list_extended(selection_options, reference, patterns, return_options, ctx),
             CommandBody::Status {
                 mailbox,
                 item_names,
@@ -452,11 +464,17 @@ impl EncodeIntoContext for CommandBody<'_> {
                 charset,
                 criteria,
                 uid,
+                return_options,
             } => {
                 if *uid {
                     ctx.write_all(b"UID SEARCH")?;
                 } else {
                     ctx.write_all(b"SEARCH")?;
+                }
+                if let Some(return_options) = return_options {
+                    ctx.write_all(b" RETURN (")?;
+                    join_serializable(return_options, b" ", ctx)?;
+                    ctx.write_all(b")")?;
                 }
                 if let Some(charset) = charset {
                     ctx.write_all(b" CHARSET ")?;
@@ -1450,6 +1468,8 @@ impl EncodeIntoContext for Data<'_> {
                 items,
                 delimiter,
                 mailbox,
+                #[cfg(feature = "ext_list_extended")]
+                extended_items,
             } => {
                 ctx.write_all(b"* LIST (")?;
                 join_serializable(items, b" ", ctx)?;
@@ -1464,6 +1484,13 @@ impl EncodeIntoContext for Data<'_> {
                 }
                 ctx.write_all(b" ")?;
                 mailbox.encode_ctx(ctx)?;
+
+                #[cfg(feature = "ext_list_extended")]
+                if !extended_items.is_empty() {
+                    ctx.write_all(b" (")?;
+                    join_serializable(extended_items, b" ", ctx)?;
+                    ctx.write_all(b")")?;
+                }
             }
             Data::Lsub {
                 items,
@@ -1542,6 +1569,10 @@ impl EncodeIntoContext for Data<'_> {
                     modseq.encode_ctx(ctx)?;
                     ctx.write_all(b")")?;
                 }
+            }
+            Data::ESearch { tag, uid, items } => {
+                ctx.write_all(b"* ")?;
+                encode_esearch(tag.as_ref(), *uid, items, ctx)?;
             }
             Data::Thread(threads) => {
                 if threads.is_empty() {

@@ -161,4 +161,66 @@ mod test {
         known_answer_test_encode((expected.clone(), wire));
         kat_inverse_command(&[(wire, b"", expected)]);
     }
+
+    /// RFC 6855, section 4: `append-data =/ "UTF8" SP "(" literal8 ")"`.
+    #[test]
+    fn test_kat_inverse_append_utf8() {
+        use alloc::vec;
+
+        use imap_types::{
+            core::LiteralMode,
+            extensions::binary::{Literal8, LiteralOrLiteral8},
+            flag::Flag,
+            mailbox::Mailbox,
+        };
+
+        let message = "Subject: café\r\n\r\nBody\r\n".as_bytes();
+        let tests = [
+            (
+                [
+                    b"A APPEND INBOX UTF8 (~{24}\r\n".as_ref(),
+                    message,
+                    b")\r\n",
+                ]
+                .concat(),
+                LiteralMode::Sync,
+                vec![],
+            ),
+            (
+                [
+                    b"A APPEND INBOX (\\Seen) utf8 (~{24+}\r\n".as_ref(),
+                    message,
+                    b")\r\n",
+                ]
+                .concat(),
+                LiteralMode::NonSync,
+                vec![Flag::Seen],
+            ),
+        ];
+        assert_eq!(message.len(), 24);
+
+        for (wire, mode, flags) in tests {
+            let expected = CommandBody::Append {
+                mailbox: Mailbox::Inbox,
+                flags,
+                date: None,
+                message: LiteralOrLiteral8::Utf8(Literal8 {
+                    data: Cow::Borrowed(message),
+                    mode,
+                }),
+            }
+            .tag("A")
+            .unwrap();
+            kat_inverse_command(&[(wire.as_slice(), b"".as_ref(), expected)]);
+        }
+
+        // The UTF8 form needs a literal8, and its parentheses.
+        for wire in [
+            b"A APPEND INBOX UTF8 ({3}\r\nabc)\r\n".as_ref(),
+            b"A APPEND INBOX UTF8 ~{3}\r\nabc\r\n",
+            b"A APPEND INBOX UTF8 (~{3}\r\nabc\r\n",
+        ] {
+            assert!(CommandCodec::default().decode(wire).is_err(), "{wire:?}");
+        }
+    }
 }

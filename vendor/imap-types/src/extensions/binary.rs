@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::core::{Literal, LiteralMode};
 
 /// Either a [`Literal`] or [`Literal8`].
+///
+/// In `APPEND`, also the `UTF8` form of a message (RFC 6855, section 4).
 #[cfg_attr(feature = "arbitrary", derive(Arbitrary))]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 #[cfg_attr(feature = "serde", serde(tag = "type", content = "content"))]
@@ -19,6 +21,19 @@ use crate::core::{Literal, LiteralMode};
 pub enum LiteralOrLiteral8<'a> {
     Literal(Literal<'a>),
     Literal8(Literal8<'a>),
+    /// A message with UTF-8 header fields, appended as `UTF8 (literal8)`.
+    ///
+    /// ```abnf
+    /// append-data =/ "UTF8" SP "(" literal8 ")"
+    /// ```
+    ///
+    /// See [RFC 6855, section 4](https://www.rfc-editor.org/rfc/rfc6855#section-4).
+    ///
+    /// <div class="warning">
+    /// Use only in `APPEND`, and only after the client enabled `UTF8=ACCEPT`.
+    /// </div>
+    #[cfg(feature = "ext_utf8")]
+    Utf8(Literal8<'a>),
 }
 
 /// String that might contain NULs.

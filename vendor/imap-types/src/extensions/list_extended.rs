@@ -1,9 +1,12 @@
-//! IMAP LIST Command Extensions: response data items (RFC 5258).
+//! IMAP LIST Command Extensions (RFC 5258), LIST-STATUS (RFC 5819) and the
+//! SPECIAL-USE options of LIST (RFC 6154).
 //!
 //! See [RFC 5258](https://www.rfc-editor.org/rfc/rfc5258).
 //!
-//! This module provides the extended data items (`CHILDINFO`, and generic
-//! vendor/standard items) returned in `LIST` responses.
+//! This module provides the selection and return options of the extended
+//! `LIST` command ([`CommandBody::ListExtended`](crate::command::CommandBody::ListExtended))
+//! and the extended data items (`CHILDINFO`, and generic vendor/standard items)
+//! returned in `LIST` responses.
 
 use alloc::boxed::Box;
 #[cfg(all(feature = "arbitrary", not(feature = "arbitrary_simplified")))]
@@ -21,7 +24,90 @@ use crate::{
     core::{AString, Atom, Vec1, Vec2},
     extensions::list_extended::error::{MboxListExtendedItemTagError, OptionExtensionTagError},
     sequence::SequenceSet,
+    status::StatusDataItemName,
 };
+
+/// A selection option of the extended `LIST` command.
+///
+/// ```abnf
+/// list-select-opt             = list-select-base-opt / list-select-independent-opt /
+///                               list-select-mod-opt
+/// list-select-base-opt        = "SUBSCRIBED" / option-extension
+/// list-select-independent-opt = "REMOTE" / option-extension
+/// list-select-independent-opt =/ "SPECIAL-USE" ; RFC 6154
+/// list-select-mod-opt         = "RECURSIVEMATCH" / option-extension
+/// ```
+///
+/// Note: `option-extension` is not supported. A server must answer options it
+/// doesn't recognize with a BAD response (RFC 5258, section 3), which is what a
+/// failed parse leads to.
+///
+/// Note: A `list-select-mod-opt` (`RECURSIVEMATCH`) needs a `list-select-base-opt`
+/// (`SUBSCRIBED`) in the same list; the parser refuses a list without one.
+///
+/// See [RFC 5258, section 3.1](https://www.rfc-editor.org/rfc/rfc5258#section-3.1)
+/// and [RFC 6154, section 3](https://www.rfc-editor.org/rfc/rfc6154#section-3).
+#[cfg_attr(feature = "arbitrary", derive(Arbitrary))]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ToStatic)]
+pub enum ListSelectOption {
+    /// `SUBSCRIBED`: list subscribed names rather than existing mailboxes
+    /// (implies the `SUBSCRIBED` return option).
+    Subscribed,
+    /// `REMOTE`: list remote mailboxes too (RFC 2193).
+    Remote,
+    /// `RECURSIVEMATCH`: also list parents of matching names, with `CHILDINFO`.
+    RecursiveMatch,
+    /// `SPECIAL-USE`: list only mailboxes with a special use (implies the
+    /// `SPECIAL-USE` return option).
+    SpecialUse,
+}
+
+impl ListSelectOption {
+    /// Whether this is a `list-select-base-opt`.
+    pub fn is_base(&self) -> bool {
+        matches!(self, Self::Subscribed)
+    }
+
+    /// Whether this is a `list-select-mod-opt`.
+    pub fn is_modifier(&self) -> bool {
+        matches!(self, Self::RecursiveMatch)
+    }
+
+    /// Whether `options` form a valid `list-select-opts` list: a
+    /// `list-select-mod-opt` only together with a `list-select-base-opt`.
+    pub fn valid_list(options: &[ListSelectOption]) -> bool {
+        !options.iter().any(Self::is_modifier) || options.iter().any(Self::is_base)
+    }
+}
+
+/// A return option of the extended `LIST` command.
+///
+/// ```abnf
+/// return-option = "SUBSCRIBED" / "CHILDREN" / status-option / option-extension
+/// return-option =/ "SPECIAL-USE"                                  ; RFC 6154
+/// status-option = "STATUS" SP "(" status-att *(SP status-att) ")" ; RFC 5819
+/// ```
+///
+/// Note: `option-extension` is not supported (see [`ListSelectOption`]).
+///
+/// See [RFC 5258, section 3.2](https://www.rfc-editor.org/rfc/rfc5258#section-3.2),
+/// [RFC 5819, section 2](https://www.rfc-editor.org/rfc/rfc5819#section-2)
+/// and [RFC 6154, section 3](https://www.rfc-editor.org/rfc/rfc6154#section-3).
+#[cfg_attr(feature = "arbitrary", derive(Arbitrary))]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "type", content = "content"))]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, ToStatic)]
+pub enum ListReturnOption {
+    /// `SUBSCRIBED`: return the `\Subscribed` attribute.
+    Subscribed,
+    /// `CHILDREN`: return `\HasChildren` or `\HasNoChildren`.
+    Children,
+    /// `SPECIAL-USE`: return special-use attributes.
+    SpecialUse,
+    /// `STATUS (...)`: return a `STATUS` response for each selectable listed mailbox.
+    Status(Vec1<StatusDataItemName>),
+}
 
 /// A generic extended data item value component.
 ///
