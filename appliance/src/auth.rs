@@ -57,13 +57,16 @@ impl Throttle {
     /// How long an attempt from `client` for `account` waits before it is checked.
     pub fn delay(&self, client: IpAddr, account: &str, now: Instant) -> Duration {
         let failures = self.lock();
-        let count = [Key::Client(network(client)), Key::Account(account.to_string())]
-            .iter()
-            .filter_map(|key| failures.get(key))
-            .filter(|f| now.duration_since(f.last) < self.window())
-            .map(|f| f.count)
-            .max()
-            .unwrap_or(0);
+        let count = [
+            Key::Client(network(client)),
+            Key::Account(account.to_string()),
+        ]
+        .iter()
+        .filter_map(|key| failures.get(key))
+        .filter(|f| now.duration_since(f.last) < self.window())
+        .map(|f| f.count)
+        .max()
+        .unwrap_or(0);
         if count == 0 {
             return Duration::ZERO;
         }
@@ -77,7 +80,10 @@ impl Throttle {
     /// Records an attempt's outcome: a success forgets the client's and the account's
     /// failures, a failure adds one to each. Returns the failures counted so far in all.
     pub fn record(&self, client: IpAddr, account: &str, success: bool, now: Instant) -> u64 {
-        let keys = [Key::Client(network(client)), Key::Account(account.to_string())];
+        let keys = [
+            Key::Client(network(client)),
+            Key::Account(account.to_string()),
+        ];
         let mut failures = self.lock();
         if success {
             for key in &keys {
@@ -202,7 +208,11 @@ pub async fn verify_password(
 /// unknown account, or one without SCRAM keys, gets made-up keys that no proof
 /// matches, the same for each login, so that a client cannot tell it from a wrong
 /// password (RFC 5802 §9). Report the end of the exchange with [`record`].
-pub async fn scram_keys(ex: &Rc<Executor>, peer: IpAddr, login: &str) -> Option<(String, ScramKeys)> {
+pub async fn scram_keys(
+    ex: &Rc<Executor>,
+    peer: IpAddr,
+    login: &str,
+) -> Option<(String, ScramKeys)> {
     wait_turn(ex, peer, login).await;
     let found = ex.directory.borrow().scram_keys(login);
     Some(found.unwrap_or_else(|| (account_key(ex, login), decoy_keys(login))))
@@ -300,7 +310,12 @@ mod tests {
         assert_eq!(throttle.delay(ip, "a@x", later).as_millis(), 100);
         for (i, account) in ["b@x", "c@x", "d@x"].into_iter().enumerate() {
             let ip: IpAddr = format!("203.0.113.{i}").parse().unwrap();
-            throttle.record(ip, account, false, later + Duration::from_secs(i as u64 + 1));
+            throttle.record(
+                ip,
+                account,
+                false,
+                later + Duration::from_secs(i as u64 + 1),
+            );
         }
         assert!(throttle.remembered() <= 3);
     }

@@ -1208,7 +1208,10 @@ mod tests {
             "a@example.test:{PLAIN}x::::::scram_sha_256=4096,notbase64!,x,y\n",
         );
         let err = Directory::load(&data.0).unwrap_err();
-        assert!(err.contains("line 1") && err.contains("scram_sha_256"), "{err}");
+        assert!(
+            err.contains("line 1") && err.contains("scram_sha_256"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1255,7 +1258,10 @@ mod tests {
         for (account, password) in [("old@example.test", "fresh"), ("alice@new.test", "s3cret")] {
             let (found, keys) = directory.scram_keys(account).unwrap();
             assert_eq!(found, account);
-            assert_eq!(keys, ScramKeys::derive(password, &keys.salt, SCRAM_ITERATIONS));
+            assert_eq!(
+                keys,
+                ScramKeys::derive(password, &keys.salt, SCRAM_ITERATIONS)
+            );
         }
 
         Directory::add_alias(

@@ -5,7 +5,6 @@
 
 use std::cell::Ref;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use treehouse_core::address::shard_of;
 use treehouse_core::imap::{Action, Mailstore, Session, SessionConfig, Step};
 use treehouse_core::store::{self, Shard, StoreError};
 
+use crate::auth;
 use crate::runtime::Executor;
 use crate::shard::OwnedShard;
 use crate::tls::{Conn, TlsConn, TlsParts};
@@ -68,7 +68,8 @@ pub fn session_config(ex: &Executor, local: Option<std::net::SocketAddr>) -> Ses
         literal_max_bytes: imap.max_literal_bytes,
         idle_timeout: Duration::from_secs(imap.idle_timeout_secs),
         starttls: true,
-        plaintext_login: local.is_some_and(|a| imap.plaintext_login.allows(a)),
+        plaintext_login: local.is_some_and(|a| ex.config.auth.plaintext_login.allows(a)),
+        sasl_nonce: crate::auth::server_nonce(),
         ..SessionConfig::default()
     }
 }
@@ -201,6 +202,7 @@ async fn converse(
     mut step: Step,
 ) -> io::Result<Ending> {
     let tcp = stream.tcp()?;
+    let peer = tcp.peer_addr()?.ip();
     let _ = tcp.set_nodelay(true);
     tcp.set_read_timeout(Some(session.idle_timeout()))?;
     tcp.set_write_timeout(Some(session.idle_timeout()))?;
@@ -222,11 +224,21 @@ async fn converse(
                     session.tls_started();
                     Step::default()
                 }
-                Some(Action::Authenticate { login, password }) => {
-                    let directory = ex.directory.borrow().clone();
-                    let account = glommio::executor()
-                        .spawn_blocking(move || directory.authenticate(&login, &password))
-                        .await;
+                Some(Action::ScramKeys { login }) => {
+                    let found = auth::scram_keys(ex, peer, &login).await;
+                    session.scram_keys(found, None)
+                }
+                Some(action @ (Action::Authenticate { .. } | Action::ScramDone { .. })) => {
+                    let account = match action {
+                        Action::Authenticate { login, password } => {
+                            auth::verify_password(ex, peer, &login, &password).await
+                        }
+                        Action::ScramDone { login, account } => {
+                            auth::record(ex, peer, &login, account.is_some());
+                            account
+                        }
+                        _ => None,
+                    };
                     let Some(account) = account else {
                         step = session.authenticated(None, None);
                         continue;
@@ -305,19 +317,7 @@ async fn hand_off(
     session: Session,
     account: String,
 ) -> io::Result<()> {
-    let (tcp, tls) = match stream {
-        Conn::Plain(tcp) => (tcp, None),
-        Conn::Tls(tls) => {
-            let (tcp, parts) = tls.into_parts();
-            (tcp, Some(parts))
-        }
-        Conn::Closed => return Err(io::Error::from(io::ErrorKind::NotConnected)),
-    };
-    // SAFETY: `tcp` owns this descriptor and keeps it open for the whole borrow; the
-    // borrow only lives long enough to duplicate it.
-    let fd: OwnedFd = unsafe { BorrowedFd::borrow_raw(tcp.as_raw_fd()) }.try_clone_to_owned()?;
-    drop(tcp);
-    let socket = std::net::TcpStream::from(fd);
+    let (socket, tls) = stream.detach()?;
     ex.adopt_elsewhere(owner, socket, tls, session, account)
         .await
 }

@@ -19,8 +19,10 @@ LITERAL_MAX_BYTES = 1 << 20
 LINE_MAX_BYTES = 8192
 
 CAPABILITIES = (
-    b"IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE "
-    b"CONDSTORE QRESYNC UTF8=ACCEPT STATUS=SIZE APPENDLIMIT=" + str(LITERAL_MAX_BYTES).encode() + b" STARTTLS AUTH=PLAIN"
+    b"IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED "
+    b"LIST-STATUS SPECIAL-USE ESEARCH CONDSTORE QRESYNC UTF8=ACCEPT STATUS=SIZE APPENDLIMIT="
+    + str(LITERAL_MAX_BYTES).encode()
+    + b" STARTTLS AUTH=SCRAM-SHA-256 AUTH=PLAIN AUTH=LOGIN"
 )
 
 SPECIAL_USE_LIST = [
@@ -136,7 +138,10 @@ class ImapTest(unittest.TestCase):
             shards=8,
             imap_toml=f"max_line_bytes = {LINE_MAX_BYTES}\nmax_literal_bytes = {LITERAL_MAX_BYTES}\n",
         )
-        names = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory"]
+        names = [
+            "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory",
+            "oscar", "peggy", "trent",
+        ]
         cls.users = {n: f"{n}@{DOMAIN}" for n in names}
         for address in cls.users.values():
             cls.server.add_user(address)
@@ -183,7 +188,8 @@ class ImapTest(unittest.TestCase):
         untagged, _ = c.cmd("CAPABILITY")
         self.assertEqual(untagged, [b"* CAPABILITY " + CAPABILITIES])
         m = self.imaplib()
-        for cap in ("IMAP4REV1", "IDLE", "UIDPLUS", "MOVE", "CONDSTORE", "SPECIAL-USE", "AUTH=PLAIN"):
+        for cap in ("IMAP4REV1", "IDLE", "UIDPLUS", "MOVE", "CONDSTORE", "SPECIAL-USE", "AUTH=PLAIN",
+                    "LIST-EXTENDED", "LIST-STATUS", "ESEARCH"):
             self.assertIn(cap, m.capabilities)
 
     def test_login_full_address_and_local_part(self):
@@ -269,6 +275,105 @@ class ImapTest(unittest.TestCase):
         self.assertEqual(untagged, [b"* STATUS Old-Inbox (MESSAGES 1)"])
         untagged, _ = c.cmd("STATUS INBOX (MESSAGES)")
         self.assertEqual(untagged, [b"* STATUS INBOX (MESSAGES 0)"])
+
+    def test_list_extended_and_list_status(self):
+        c = self.raw("oscar")
+        c.cmd("CREATE Projects/2024")
+        c.cmd("SUBSCRIBE Projects/2024")
+        c.cmd("SUBSCRIBE Ghost")
+        c.cmd("UNSUBSCRIBE Junk")
+        untagged, _ = c.cmd('LIST (SUBSCRIBED RECURSIVEMATCH) "" "%" RETURN (CHILDREN)')
+        self.assertEqual(
+            untagged,
+            [
+                b'* LIST (\\Subscribed \\HasNoChildren \\Archive) "/" Archive',
+                b'* LIST (\\Subscribed \\HasNoChildren \\Drafts) "/" Drafts',
+                b'* LIST (\\NonExistent \\Subscribed \\HasNoChildren) "/" Ghost',
+                b'* LIST (\\Subscribed \\HasNoChildren) "/" INBOX',
+                b'* LIST (\\HasChildren) "/" Projects ("CHILDINFO" ("SUBSCRIBED"))',
+                b'* LIST (\\Subscribed \\HasNoChildren \\Sent) "/" Sent',
+                b'* LIST (\\Subscribed \\HasNoChildren \\Trash) "/" Trash',
+            ],
+        )
+        # Several patterns, each name once; the empty pattern is ignored.
+        untagged, _ = c.cmd('LIST "" ("INBOX" "I*" "" "Projects/%") RETURN (SUBSCRIBED)')
+        self.assertEqual(
+            untagged,
+            [b'* LIST (\\Subscribed \\HasNoChildren) "/" INBOX', b'* LIST (\\Subscribed \\HasNoChildren) "/" Projects/2024'],
+        )
+        untagged, _ = c.cmd('LIST (SPECIAL-USE) "" "*"')
+        self.assertEqual([line.rsplit(b" ", 1)[1] for line in untagged], [b"Archive", b"Drafts", b"Junk", b"Sent", b"Trash"])
+        for bad in ('LIST (RECURSIVEMATCH) "" "*"', 'LIST (X-NOPE) "" "*"', 'LIST "" "*" RETURN (X-NOPE)'):
+            c.cmd(bad, expect=b"BAD")
+        # LIST-STATUS: the same STATUS as the STATUS command, after each selectable mailbox.
+        c.append("INBOX", message("list status", to="oscar"), flags="\\Seen")
+        c.append("INBOX", message("list status 2", to="oscar"))
+        items = "MESSAGES UNSEEN SIZE DELETED UIDNEXT"
+        status_inbox, _ = c.cmd(f"STATUS INBOX ({items})")
+        status_sent, _ = c.cmd(f"STATUS Sent ({items})")
+        untagged, _ = c.cmd(f'LIST "" (INBOX Sent Projects) RETURN (STATUS ({items}))')
+        self.assertEqual(
+            untagged,
+            [b'* LIST (\\HasNoChildren) "/" INBOX'] + status_inbox
+            + [b'* LIST (\\HasChildren) "/" Projects'] + [
+                b"* STATUS Projects (MESSAGES 0 UNSEEN 0 SIZE 0 DELETED 0 UIDNEXT 1)"
+            ]
+            + [b'* LIST (\\HasNoChildren \\Sent) "/" Sent'] + status_sent,
+        )
+        self.assertRegex(status_inbox[0], rb"^\* STATUS INBOX \(MESSAGES 2 UNSEEN 1 SIZE \d+ DELETED 0 UIDNEXT 3\)$")
+        # imaplib sends the extended forms as they are and files the answers by type.
+        m = self.imaplib("oscar")
+        typ, data = m._simple_command("LIST", "(SUBSCRIBED)", '""', '"Ghost"')
+        self.assertEqual(typ, "OK")
+        self.assertEqual(m._untagged_response(typ, data, "LIST")[1], [b'(\\NonExistent \\Subscribed \\HasNoChildren) "/" Ghost'])
+        typ, data = m._simple_command("LIST", '""', "INBOX", "RETURN", "(STATUS", "(MESSAGES))")
+        self.assertEqual(typ, "OK")
+        self.assertEqual(m._untagged_response(typ, data, "STATUS")[1], [b"INBOX (MESSAGES 2)"])
+
+    def test_esearch(self):
+        c = self.raw("peggy")
+        for i, flags in enumerate(["\\Seen", "", "", "\\Seen", ""]):
+            c.append("INBOX", message(f"esearch {i}", to="peggy"), flags=flags)
+        c.cmd("SELECT INBOX")
+        c.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)")
+        c.cmd("EXPUNGE")
+        # Sequence numbers 1-4 are UIDs 2-5; UID 4 is \Seen.
+        untagged, _ = c.cmd("SEARCH RETURN (MIN MAX COUNT ALL) UNSEEN")
+        self.assertEqual(untagged, [f'* ESEARCH (TAG "t{c.tags}") MIN 1 MAX 4 COUNT 3 ALL 1:2,4'.encode()])
+        untagged, _ = c.cmd("UID SEARCH RETURN () UNSEEN")
+        self.assertEqual(untagged, [f'* ESEARCH (TAG "t{c.tags}") UID ALL 2:3,5'.encode()])
+        untagged, _ = c.cmd("UID SEARCH RETURN (MIN MAX ALL) SUBJECT nowhere")
+        self.assertEqual(untagged, [f'* ESEARCH (TAG "t{c.tags}") UID'.encode()])
+        untagged, _ = c.cmd("SEARCH RETURN (COUNT) SUBJECT nowhere")
+        self.assertEqual(untagged, [f'* ESEARCH (TAG "t{c.tags}") COUNT 0'.encode()])
+        c.cmd("SEARCH RETURN (BOGUS) ALL", expect=b"BAD")
+        untagged, _ = c.cmd("SEARCH UNSEEN")
+        self.assertEqual(untagged, [b"* SEARCH 1 2 4"])
+        m = self.imaplib("peggy")
+        m.select("INBOX")
+        typ, data = m._simple_command("UID", "SEARCH", "RETURN", "(COUNT MAX)", "ALL")
+        self.assertEqual(typ, "OK")
+        esearch = m._untagged_response(typ, data, "ESEARCH")[1]
+        self.assertEqual(len(esearch), 1)
+        self.assertRegex(esearch[0], rb'^\(TAG "[A-Z0-9]+"\) UID MAX 5 COUNT 4$')
+
+    def test_append_utf8(self):
+        c = self.raw("trent")
+        data = "From: Zoë <zoe@upstream.test>\r\nSubject: Grüße aus Köln\r\n\r\nHallo.\r\n".encode()
+        tag = c.next_tag()
+        c.send(f"{tag} APPEND INBOX UTF8 (~{{{len(data)}+}}\r\n".encode() + data + b")\r\n")
+        self.assertEqual(c.wait(tag), ([], f"{tag} BAD APPEND UTF8 needs ENABLE UTF8=ACCEPT".encode()))
+        untagged, _ = c.cmd("ENABLE UTF8=ACCEPT")
+        self.assertEqual(untagged, [b"* ENABLED UTF8=ACCEPT"])
+        tag = c.next_tag()
+        c.send(f"{tag} APPEND INBOX UTF8 (~{{{len(data)}}}\r\n".encode())
+        self.assertTrue(c.response().startswith(b"+ "))
+        c.send(data + b")\r\n")
+        untagged, tagged = c.wait(tag)
+        self.assertEqual(tagged, f"{tag} OK [APPENDUID {appenduid(tagged)[0]} 1] APPEND completed".encode())
+        c.cmd("SELECT INBOX")
+        untagged, _ = c.cmd("FETCH 1 (RFC822.SIZE BODY.PEEK[])")
+        self.assertEqual(untagged, [b"* 1 FETCH (RFC822.SIZE %d BODY[] {%d}\r\n%s)" % (len(data), len(data), data)])
 
     def test_status_agrees_with_select(self):
         c = self.raw("erin")

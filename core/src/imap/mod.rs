@@ -7,7 +7,8 @@
 //! - Send [`Session::greeting`] when the connection opens.
 //! - Pass every byte read to [`Session::feed`] (with the [`Mailstore`] once the session is
 //!   authenticated), send [`Step::reply`], then answer [`Step::action`]:
-//!   [`Action::Authenticate`] with [`Session::authenticated`], [`Action::Apply`] with
+//!   [`Action::Authenticate`] and [`Action::ScramDone`] with [`Session::authenticated`],
+//!   [`Action::ScramKeys`] with [`Session::scram_keys`], [`Action::Apply`] with
 //!   [`Session::applied`] once every op is durable or failed, [`Action::Close`] by closing
 //!   after the reply. Each answer returns another [`Step`] to handle the same way.
 //! - While an action is pending the session answers nothing and only buffers input; the
@@ -66,8 +67,12 @@ pub struct SessionConfig {
     /// Whether the runtime can start TLS on this connection (STARTTLS is offered).
     pub starttls: bool,
     /// Whether passwords may be sent before TLS (a trusted listener); if not, LOGIN and
-    /// AUTHENTICATE are refused with [PRIVACYREQUIRED] and LOGINDISABLED is advertised.
+    /// AUTHENTICATE PLAIN/LOGIN are refused with [PRIVACYREQUIRED] and LOGINDISABLED is
+    /// advertised (SCRAM-SHA-256 never reveals the password and stays available).
     pub plaintext_login: bool,
+    /// Fresh random printable ASCII (no commas) from the runtime, per connection: the
+    /// stem of each SCRAM server nonce.
+    pub sasl_nonce: String,
 }
 
 impl Default for SessionConfig {
@@ -81,6 +86,7 @@ impl Default for SessionConfig {
             idle_timeout: Duration::from_secs(30 * 60),
             starttls: false,
             plaintext_login: true,
+            sasl_nonce: "treehouse".to_string(),
         }
     }
 }
@@ -108,6 +114,19 @@ pub enum Action {
         /// The password as the client sent it.
         password: String,
     },
+    /// Look up the SCRAM-SHA-256 keys of `login`, then call [`Session::scram_keys`].
+    ScramKeys {
+        /// The login name as the client sent it.
+        login: String,
+    },
+    /// A SCRAM exchange for `login` ended: `account` when the proof was right. Record
+    /// the outcome, then answer as for [`Action::Authenticate`] with `account`.
+    ScramDone {
+        /// The login name as the client sent it.
+        login: String,
+        /// The authenticated account, or None when the proof was wrong.
+        account: Option<String>,
+    },
     /// Stage these ops in order and, once each is durable or failed, call [`Session::applied`].
     Apply(Vec<store::Op>),
     /// Close the connection after sending the reply.
@@ -125,6 +144,14 @@ impl std::fmt::Debug for Action {
                 .debug_struct("Authenticate")
                 .field("login", login)
                 .finish_non_exhaustive(),
+            Action::ScramKeys { login } => {
+                f.debug_struct("ScramKeys").field("login", login).finish()
+            }
+            Action::ScramDone { login, account } => f
+                .debug_struct("ScramDone")
+                .field("login", login)
+                .field("account", account)
+                .finish(),
             Action::Apply(ops) => f.debug_tuple("Apply").field(&ops.len()).finish(),
             Action::Close => f.write_str("Close"),
             Action::StartTls => f.write_str("StartTls"),

@@ -14,7 +14,12 @@ use imap_codec::imap_types::IntoStatic;
 use imap_codec::imap_types::auth::{AuthMechanism, AuthenticateData};
 use imap_codec::imap_types::command::{Command, CommandBody, FetchModifier, SelectParameter};
 use imap_codec::imap_types::core::{Atom, LiteralMode, QuotedChar, Tag, Vec1};
+use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
 use imap_codec::imap_types::extensions::enable::CapabilityEnable;
+use imap_codec::imap_types::extensions::esearch::{SearchReturnData, SearchReturnOption};
+use imap_codec::imap_types::extensions::list_extended::{
+    ListReturnOption, ListSelectBaseOpt, ListSelectOption, MboxListExtendedItem,
+};
 use imap_codec::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName};
 use imap_codec::imap_types::flag::{Flag, FlagNameAttribute, StoreResponse, StoreType};
 use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
@@ -30,10 +35,12 @@ use super::search::{self, SearchContext};
 use super::{Action, Applied, Mailstore, SessionConfig, Step};
 use crate::store::{self, ModSeq, Op, Uid};
 
+mod login;
 mod mailboxes;
 mod query;
 mod selected;
 
+use mailboxes::ListQuery;
 use selected::nz;
 
 /// Mailboxes every account has after its first login, with their special use.
@@ -54,7 +61,7 @@ const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 enum Mode {
     /// A command.
     Command,
-    /// The client's answer to an AUTHENTICATE PLAIN continuation.
+    /// The client's answer to an AUTHENTICATE continuation.
     AuthData { tag: String },
     /// `DONE` ending an IDLE.
     Idle { tag: String },
@@ -65,6 +72,8 @@ enum Mode {
 enum Pending {
     /// Credentials being verified.
     Login { tag: String },
+    /// SCRAM keys of `login` being looked up.
+    ScramKeys { tag: String, login: String },
     /// Default mailboxes being created after login.
     Provision { tag: String },
     /// Ops being applied for a command.
@@ -140,6 +149,10 @@ pub struct Session {
     closed: bool,
     /// TLS is active on the connection.
     tls: bool,
+    /// The AUTHENTICATE exchange in progress.
+    login: Option<Box<login::Login>>,
+    /// AUTHENTICATE exchanges started, to make each SCRAM nonce distinct.
+    sasl_exchanges: u32,
     out: Vec<u8>,
 }
 
@@ -181,6 +194,8 @@ impl Session {
             utf8: false,
             closed: false,
             tls: false,
+            login: None,
+            sasl_exchanges: 0,
             out: Vec::new(),
         }
     }
@@ -239,16 +254,16 @@ impl Session {
     fn capabilities(&self) -> String {
         let mut caps = String::from(
             "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE \
-             CHILDREN SPECIAL-USE CONDSTORE QRESYNC UTF8=ACCEPT STATUS=SIZE",
+             CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE ESEARCH CONDSTORE QRESYNC \
+             UTF8=ACCEPT STATUS=SIZE",
         );
         let _ = write!(caps, " APPENDLIMIT={}", self.cfg.literal_max_bytes);
         if self.cfg.starttls && !self.tls && self.account.is_none() {
             caps.push_str(" STARTTLS");
         }
         if self.account.is_none() {
-            if self.login_allowed() {
-                caps.push_str(" AUTH=PLAIN");
-            } else {
+            caps.push_str(&self.auth_capabilities());
+            if !self.login_allowed() {
                 caps.push_str(" LOGINDISABLED");
             }
         }
@@ -464,12 +479,12 @@ impl Session {
                     .decode_message(&AuthenticateDataCodec::new())
                     .map(|d| d.into_static());
                 match data {
-                    Ok(AuthenticateData::Continue(bytes)) => self.plain(&tag, bytes.declassify()),
-                    Ok(AuthenticateData::Cancel) => {
-                        self.line(&format!("{tag} BAD Authentication cancelled"));
-                        None
+                    Ok(AuthenticateData::Continue(bytes)) => {
+                        self.authenticate_data(tag, Some(bytes.declassify()))
                     }
+                    Ok(AuthenticateData::Cancel) => self.authenticate_data(tag, None),
                     Err(_) => {
+                        self.login = None;
                         self.line(&format!("{tag} BAD Invalid base64 in authentication data"));
                         None
                     }
@@ -551,23 +566,8 @@ impl Session {
                 mechanism,
                 initial_response,
             } => {
-                if self.refuse_login(&tag) {
-                    return None;
-                }
-                if mechanism != AuthMechanism::Plain {
-                    self.line(&format!(
-                        "{tag} NO [CANNOT] Unsupported authentication mechanism"
-                    ));
-                    return None;
-                }
-                return match initial_response {
-                    Some(ir) => self.plain(&tag, ir.declassify()),
-                    None => {
-                        self.line("+ ");
-                        self.mode = Mode::AuthData { tag };
-                        None
-                    }
-                };
+                let initial = initial_response.as_ref().map(|ir| ir.declassify().as_ref());
+                return self.authenticate(tag, &mechanism, initial);
             }
             _ => {}
         }
@@ -587,30 +587,6 @@ impl Session {
             store,
         };
         self.authenticated_command(&mut ctx, command.body)
-    }
-
-    fn plain(&mut self, tag: &str, response: &[u8]) -> Option<Action> {
-        let parts: Vec<&[u8]> = response.split(|&b| b == 0).collect();
-        let [authz, login, password] = parts.as_slice() else {
-            self.line(&format!("{tag} BAD Malformed PLAIN response"));
-            return None;
-        };
-        let login = String::from_utf8(login.to_vec());
-        let password = String::from_utf8(password.to_vec());
-        match (login, password) {
-            (Ok(login), Ok(password)) if authz.is_empty() || *authz == login.as_bytes() => {
-                self.pending = Some(Pending::Login {
-                    tag: tag.to_string(),
-                });
-                Some(Action::Authenticate { login, password })
-            }
-            _ => {
-                self.line(&format!(
-                    "{tag} NO [AUTHENTICATIONFAILED] Invalid credentials"
-                ));
-                None
-            }
-        }
     }
 }
 
@@ -683,11 +659,26 @@ impl Session {
             CommandBody::List {
                 reference,
                 mailbox_wildcard,
-            } => self.list(ctx, &reference, &mailbox_wildcard, false),
+            } => self.list(ctx, &reference, &[mailbox_wildcard], &ListQuery::default()),
+            CommandBody::ListExtended {
+                selection_options,
+                reference,
+                patterns,
+                return_options,
+            } => {
+                let query = ListQuery::extended(&selection_options, &return_options);
+                self.list(ctx, &reference, patterns.as_ref(), &query)
+            }
             CommandBody::Lsub {
                 reference,
                 mailbox_wildcard,
-            } => self.list(ctx, &reference, &mailbox_wildcard, true),
+            } => {
+                let query = ListQuery {
+                    lsub: true,
+                    ..ListQuery::default()
+                };
+                self.list(ctx, &reference, &[mailbox_wildcard], &query)
+            }
             CommandBody::Create { mailbox } => self.create(ctx, &mailbox),
             CommandBody::Delete { mailbox } => self.delete(ctx, &mailbox),
             CommandBody::Rename { from, to } => self.rename(ctx, &from, &to),
@@ -721,12 +712,14 @@ impl Session {
                 message,
             } => {
                 let body = match message {
-                    imap_codec::imap_types::extensions::binary::LiteralOrLiteral8::Literal(l) => {
-                        l.as_ref().to_vec()
+                    LiteralOrLiteral8::Literal(l) => l.as_ref().to_vec(),
+                    LiteralOrLiteral8::Literal8(l) => l.data.to_vec(),
+                    // RFC 6855 §4: the UTF8 form only after ENABLE UTF8=ACCEPT.
+                    LiteralOrLiteral8::Utf8(_) if !self.utf8 => {
+                        self.line(&format!("{tag} BAD APPEND UTF8 needs ENABLE UTF8=ACCEPT"));
+                        return None;
                     }
-                    imap_codec::imap_types::extensions::binary::LiteralOrLiteral8::Literal8(l) => {
-                        l.data.to_vec()
-                    }
+                    LiteralOrLiteral8::Utf8(l) => l.data.to_vec(),
                 };
                 let date = date.map(|d| d.as_ref().timestamp());
                 self.append(ctx, &mailbox, &flags, date, body)

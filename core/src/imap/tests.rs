@@ -104,6 +104,14 @@ impl Client {
                     let account = (login == ACCOUNT && password == "secret").then_some(login);
                     self.session.authenticated(account, Some(world))
                 }
+                Some(Action::ScramKeys { login }) => {
+                    let keys = crate::sasl::ScramKeys::derive("secret", b"salt", 4096);
+                    let found = (login == ACCOUNT).then_some((login, keys));
+                    self.session.scram_keys(found, None)
+                }
+                Some(Action::ScramDone { account, .. }) => {
+                    self.session.authenticated(account, Some(world))
+                }
                 Some(Action::Apply(ops)) => {
                     let results = world.apply(ops);
                     self.session.applied(results, world)
@@ -139,7 +147,10 @@ const MSG2: &str = "From: b@example.org\r\nSubject: two\r\n\r\nworld\r\n";
 const MSG3: &str = "From: c@example.org\r\nSubject: three\r\n\r\nagain\r\n";
 
 const CAPS: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE \
-                    CHILDREN SPECIAL-USE CONDSTORE QRESYNC UTF8=ACCEPT STATUS=SIZE APPENDLIMIT=52428800";
+                    CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE ESEARCH CONDSTORE QRESYNC \
+                    UTF8=ACCEPT STATUS=SIZE APPENDLIMIT=52428800";
+
+const AUTH_CAPS: &str = " AUTH=SCRAM-SHA-256 AUTH=PLAIN AUTH=LOGIN";
 
 #[test]
 fn greeting_capability_noop_logout() {
@@ -148,11 +159,11 @@ fn greeting_capability_noop_logout() {
     let greeting = String::from_utf8(c.session.greeting()).unwrap_or_default();
     assert_eq!(
         greeting,
-        format!("* OK [CAPABILITY {CAPS} AUTH=PLAIN] treehouse IMAP ready\r\n")
+        format!("* OK [CAPABILITY {CAPS}{AUTH_CAPS}] treehouse IMAP ready\r\n")
     );
     assert_eq!(
         c.send(&mut world, "a CAPABILITY\r\n"),
-        format!("* CAPABILITY {CAPS} AUTH=PLAIN\r\na OK CAPABILITY completed\r\n")
+        format!("* CAPABILITY {CAPS}{AUTH_CAPS}\r\na OK CAPABILITY completed\r\n")
     );
     assert_eq!(c.send(&mut world, "b NOOP\r\n"), "b OK NOOP completed\r\n");
     assert_eq!(
@@ -244,6 +255,116 @@ fn authenticate_plain_with_and_without_initial_response() {
         "d NO [CANNOT] Unsupported authentication mechanism\r\n"
     );
     assert_eq!(c.session.account(), None);
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn unb64(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    match base64::engine::general_purpose::STANDARD.decode(text.trim()) {
+        Ok(bytes) => bytes,
+        Err(e) => panic!("bad base64 {text:?}: {e}"),
+    }
+}
+
+/// The client-final-message of SCRAM-SHA-256 for `password`, given the server-first.
+fn scram_client_final(password: &str, client_first_bare: &str, server_first: &str) -> String {
+    use ring::{digest, hmac, pbkdf2};
+    let field = |name: &str| {
+        server_first
+            .split(',')
+            .find_map(|f| f.strip_prefix(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (nonce, salt) = (field("r="), unb64(&field("s=")));
+    let iterations: u32 = field("i=").parse().unwrap_or(1);
+    let mut salted = [0u8; 32];
+    pbkdf2::derive(
+        pbkdf2::PBKDF2_HMAC_SHA256,
+        std::num::NonZeroU32::new(iterations).unwrap_or(std::num::NonZeroU32::MIN),
+        &salt,
+        password.as_bytes(),
+        &mut salted,
+    );
+    let salted = hmac::Key::new(hmac::HMAC_SHA256, &salted);
+    let client_key = hmac::sign(&salted, b"Client Key");
+    let stored_key = digest::digest(&digest::SHA256, client_key.as_ref());
+    let without_proof = format!("c=biws,r={nonce}");
+    let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
+    let signature = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, stored_key.as_ref()),
+        auth_message.as_bytes(),
+    );
+    let proof: Vec<u8> = client_key
+        .as_ref()
+        .iter()
+        .zip(signature.as_ref())
+        .map(|(k, s)| k ^ s)
+        .collect();
+    format!("{without_proof},p={}", b64(&proof))
+}
+
+#[test]
+fn authenticate_login_and_scram_sha_256() {
+    let mut world = World::new();
+    let mut c = Client::new(SessionConfig::default());
+    assert_eq!(
+        c.send(&mut world, "a AUTHENTICATE LOGIN\r\n"),
+        format!("+ {}\r\n", b64(b"Username:"))
+    );
+    assert_eq!(
+        c.send(&mut world, &format!("{}\r\n", b64(b"alice"))),
+        format!("+ {}\r\n", b64(b"Password:"))
+    );
+    assert_eq!(
+        c.send(&mut world, &format!("{}\r\n", b64(b"secret"))),
+        "a OK Logged in\r\n"
+    );
+
+    for (password, answer) in [
+        (
+            "wrong",
+            "b NO [AUTHENTICATIONFAILED] Invalid credentials\r\n",
+        ),
+        ("secret", "b OK Logged in\r\n"),
+    ] {
+        let mut c = Client::new(SessionConfig::default());
+        let first_bare = "n=alice,r=clientnonce";
+        let reply = c.send(
+            &mut world,
+            &format!(
+                "b AUTHENTICATE SCRAM-SHA-256 {}\r\n",
+                b64(format!("n,,{first_bare}").as_bytes())
+            ),
+        );
+        let server_first =
+            String::from_utf8(unb64(reply.trim_start_matches("+ "))).unwrap_or_default();
+        assert!(server_first.starts_with("r=clientnonce"), "{server_first}");
+        let last = scram_client_final(password, first_bare, &server_first);
+        let reply = c.send(&mut world, &format!("{}\r\n", b64(last.as_bytes())));
+        if password == "secret" {
+            let server_final =
+                String::from_utf8(unb64(reply.trim_start_matches("+ "))).unwrap_or_default();
+            assert!(server_final.starts_with("v="), "{server_final}");
+            assert_eq!(c.send(&mut world, "\r\n"), answer);
+            assert_eq!(c.session.account(), Some(ACCOUNT));
+        } else {
+            assert_eq!(reply, answer);
+            assert_eq!(c.session.account(), None);
+        }
+    }
+    // An unknown user fails at once; the session goes on.
+    let mut c = Client::new(SessionConfig::default());
+    let reply = c.send(
+        &mut world,
+        &format!("c AUTHENTICATE SCRAM-SHA-256 {}\r\n", b64(b"n,,n=bob,r=x")),
+    );
+    assert_eq!(reply, "c NO [AUTHENTICATIONFAILED] Invalid credentials\r\n");
+    assert_eq!(c.send(&mut world, "d NOOP\r\n"), "d OK NOOP completed\r\n");
 }
 
 #[test]
@@ -464,6 +585,292 @@ fn subscriptions_are_durable_and_shared_by_sessions() {
          * LSUB (\\HasNoChildren \\Trash) \"/\" Trash\r\n\
          * LSUB (\\HasNoChildren) \"/\" lists\r\n\
          e OK LSUB completed\r\n"
+    );
+}
+
+#[test]
+fn list_extended_selection_and_return_options() {
+    let mut world = World::new();
+    let mut c = Client::logged_in(&mut world);
+    for cmd in [
+        "s1 CREATE work/2024/q1\r\n",
+        "s2 SUBSCRIBE work/2024/q1\r\n",
+        "s3 SUBSCRIBE gone\r\n",
+        "s4 UNSUBSCRIBE Junk\r\n",
+    ] {
+        assert!(c.send(&mut world, cmd).contains(" OK "), "{cmd}");
+    }
+    // SUBSCRIBED lists subscribed names, existing or not, with \Subscribed.
+    let subscribed = "* LIST (\\Subscribed \\HasNoChildren \\Archive) \"/\" Archive\r\n\
+                      * LIST (\\Subscribed \\HasNoChildren \\Drafts) \"/\" Drafts\r\n\
+                      * LIST (\\Subscribed \\HasNoChildren) \"/\" INBOX\r\n\
+                      * LIST (\\Subscribed \\HasNoChildren \\Sent) \"/\" Sent\r\n\
+                      * LIST (\\Subscribed \\HasNoChildren \\Trash) \"/\" Trash\r\n\
+                      * LIST (\\NonExistent \\Subscribed \\HasNoChildren) \"/\" gone\r\n\
+                      * LIST (\\Subscribed \\HasNoChildren) \"/\" work/2024/q1\r\n";
+    assert_eq!(
+        c.send(&mut world, "a LIST (SUBSCRIBED) \"\" \"*\"\r\n"),
+        format!("{subscribed}a OK LIST completed\r\n")
+    );
+    // RECURSIVEMATCH: a parent whose subscribed descendant is not listed gets CHILDINFO.
+    assert_eq!(
+        c.send(&mut world, "b LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %\r\n"),
+        "* LIST (\\Subscribed \\HasNoChildren \\Archive) \"/\" Archive\r\n\
+         * LIST (\\Subscribed \\HasNoChildren \\Drafts) \"/\" Drafts\r\n\
+         * LIST (\\Subscribed \\HasNoChildren) \"/\" INBOX\r\n\
+         * LIST (\\Subscribed \\HasNoChildren \\Sent) \"/\" Sent\r\n\
+         * LIST (\\Subscribed \\HasNoChildren \\Trash) \"/\" Trash\r\n\
+         * LIST (\\NonExistent \\Subscribed \\HasNoChildren) \"/\" gone\r\n\
+         * LIST (\\HasChildren) \"/\" work (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n\
+         b OK LIST completed\r\n"
+    );
+    assert_eq!(
+        c.send(
+            &mut world,
+            "b2 LIST (RECURSIVEMATCH SUBSCRIBED) work/ %\r\n"
+        ),
+        "* LIST (\\HasChildren) \"/\" work/2024 (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n\
+         b2 OK LIST completed\r\n"
+    );
+    // Every subscribed descendant is listed: no redundant CHILDINFO (RFC 5258 §3.5).
+    assert_eq!(
+        c.send(&mut world, "b3 LIST (SUBSCRIBED RECURSIVEMATCH) \"\" *\r\n"),
+        format!("{subscribed}b3 OK LIST completed\r\n")
+    );
+    // RECURSIVEMATCH needs a base option; unknown options are BAD (RFC 5258 §3).
+    for (tag, cmd) in [
+        ("d1", "LIST (RECURSIVEMATCH) \"\" *"),
+        ("d2", "LIST (REMOTE RECURSIVEMATCH) \"\" *"),
+        ("d3", "LIST (X-UNKNOWN) \"\" *"),
+        ("d4", "LIST \"\" * RETURN (X-UNKNOWN)"),
+    ] {
+        assert_eq!(
+            c.send(&mut world, &format!("{tag} {cmd}\r\n")),
+            format!("{tag} BAD Unknown command or invalid arguments\r\n")
+        );
+    }
+    // An extended LIST ignores the empty pattern instead of naming the delimiter.
+    assert_eq!(
+        c.send(&mut world, "e LIST () \"\" \"\"\r\n"),
+        "e OK LIST completed\r\n"
+    );
+    // Several patterns; a name matching two of them is listed once.
+    assert_eq!(
+        c.send(
+            &mut world,
+            "f LIST \"\" (INBOX I* \"\" Sent work/%) RETURN (CHILDREN)\r\n"
+        ),
+        "* LIST (\\HasNoChildren) \"/\" INBOX\r\n\
+         * LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n\
+         * LIST (\\HasChildren) \"/\" work/2024\r\n\
+         f OK LIST completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "g LIST (SPECIAL-USE) \"\" *\r\n"),
+        "* LIST (\\HasNoChildren \\Archive) \"/\" Archive\r\n\
+         * LIST (\\HasNoChildren \\Drafts) \"/\" Drafts\r\n\
+         * LIST (\\HasNoChildren \\Junk) \"/\" Junk\r\n\
+         * LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n\
+         * LIST (\\HasNoChildren \\Trash) \"/\" Trash\r\n\
+         g OK LIST completed\r\n"
+    );
+    // A deleted parent remains as a level of hierarchy: \NonExistent in an extended
+    // LIST, \Noselect in a plain one. Return options add no names (`gone`).
+    c.send(&mut world, "h0 DELETE work/2024\r\n");
+    assert_eq!(
+        c.send(&mut world, "h LIST \"\" * RETURN (SUBSCRIBED)\r\n"),
+        "* LIST (\\Subscribed \\HasNoChildren \\Archive) \"/\" Archive\r\n\
+         * LIST (\\Subscribed \\HasNoChildren \\Drafts) \"/\" Drafts\r\n\
+         * LIST (\\Subscribed \\HasNoChildren) \"/\" INBOX\r\n\
+         * LIST (\\HasNoChildren \\Junk) \"/\" Junk\r\n\
+         * LIST (\\Subscribed \\HasNoChildren \\Sent) \"/\" Sent\r\n\
+         * LIST (\\Subscribed \\HasNoChildren \\Trash) \"/\" Trash\r\n\
+         * LIST (\\HasChildren) \"/\" work\r\n\
+         * LIST (\\NonExistent \\HasChildren) \"/\" work/2024\r\n\
+         * LIST (\\Subscribed \\HasNoChildren) \"/\" work/2024/q1\r\n\
+         h OK LIST completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "h2 LIST \"\" work/%\r\n"),
+        "* LIST (\\Noselect \\HasChildren) \"/\" work/2024\r\nh2 OK LIST completed\r\n"
+    );
+    // An option given twice counts once.
+    assert_eq!(
+        c.send(
+            &mut world,
+            "i LIST (SUBSCRIBED SUBSCRIBED) \"\" gone RETURN (SUBSCRIBED SUBSCRIBED)\r\n"
+        ),
+        "* LIST (\\NonExistent \\Subscribed \\HasNoChildren) \"/\" gone\r\ni OK LIST completed\r\n"
+    );
+    // LSUB is unchanged.
+    assert_eq!(
+        c.send(&mut world, "j LSUB \"\" gone\r\n"),
+        "* LSUB (\\Noselect \\HasNoChildren) \"/\" gone\r\nj OK LSUB completed\r\n"
+    );
+}
+
+#[test]
+fn list_status_reports_what_status_reports() {
+    let mut world = World::new();
+    let mut c = Client::logged_in(&mut world);
+    c.send(&mut world, "a CREATE lists/rust\r\n");
+    c.send(&mut world, "b DELETE lists\r\n");
+    append_text(&mut world, &mut c, "INBOX", MSG1);
+    c.send(
+        &mut world,
+        &format!(
+            "ap APPEND INBOX (\\Seen \\Deleted) {{{}+}}\r\n{MSG2}\r\n",
+            MSG2.len()
+        ),
+    );
+    let items = "MESSAGES UNSEEN DELETED SIZE UIDNEXT HIGHESTMODSEQ";
+    let status = |c: &mut Client, world: &mut World, name: &str| {
+        let reply = c.send(world, &format!("s STATUS {name} ({items})\r\n"));
+        reply
+            .strip_suffix("s OK STATUS completed\r\n")
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("{reply}"))
+    };
+    let inbox = status(&mut c, &mut world, "INBOX");
+    let size = MSG1.len() + MSG2.len();
+    assert_eq!(
+        inbox,
+        format!(
+            "* STATUS INBOX (MESSAGES 2 UNSEEN 1 DELETED 1 SIZE {size} UIDNEXT 3 HIGHESTMODSEQ 3)\r\n"
+        )
+    );
+    let archive = status(&mut c, &mut world, "Archive");
+    let rust = status(&mut c, &mut world, "lists/rust");
+    // A STATUS after each selectable mailbox, none after the missing level `lists`.
+    assert_eq!(
+        c.send(
+            &mut world,
+            &format!("l LIST \"\" (INBOX Archive lists*) RETURN (STATUS ({items}))\r\n")
+        ),
+        format!(
+            "* LIST (\\HasNoChildren \\Archive) \"/\" Archive\r\n{archive}\
+             * LIST (\\HasNoChildren) \"/\" INBOX\r\n{inbox}\
+             * LIST (\\NonExistent \\HasChildren) \"/\" lists\r\n\
+             * LIST (\\HasNoChildren) \"/\" lists/rust\r\n{rust}\
+             l OK LIST completed\r\n"
+        )
+    );
+    // Two STATUS options merge; the selected mailbox is reported too.
+    select_inbox(&mut world, &mut c);
+    assert_eq!(
+        c.send(
+            &mut world,
+            "m LIST \"\" INBOX RETURN (STATUS (MESSAGES) STATUS (MESSAGES UNSEEN))\r\n"
+        ),
+        "* LIST (\\HasNoChildren) \"/\" INBOX\r\n\
+         * STATUS INBOX (MESSAGES 2 UNSEEN 1)\r\nm OK LIST completed\r\n"
+    );
+}
+
+#[test]
+fn search_return_answers_with_esearch() {
+    let mut world = World::new();
+    let mut c = Client::logged_in(&mut world);
+    for body in [MSG1, MSG2, MSG3, MSG1, MSG2] {
+        append_text(&mut world, &mut c, "INBOX", body);
+    }
+    select_inbox(&mut world, &mut c);
+    c.send(&mut world, "x1 STORE 1 +FLAGS.SILENT (\\Deleted)\r\n");
+    c.send(&mut world, "x2 EXPUNGE\r\n");
+    c.send(&mut world, "x3 STORE 2 +FLAGS.SILENT (\\Seen)\r\n");
+    // Sequence numbers 1-4 are UIDs 2-5; message 2 (UID 3) is \Seen.
+    assert_eq!(
+        c.send(&mut world, "a SEARCH RETURN (MIN MAX COUNT ALL) UNSEEN\r\n"),
+        "* ESEARCH (TAG \"a\") MIN 1 MAX 4 COUNT 3 ALL 1,3:4\r\na OK SEARCH completed\r\n"
+    );
+    assert_eq!(
+        c.send(
+            &mut world,
+            "b UID SEARCH RETURN (ALL COUNT MAX MIN) UNSEEN\r\n"
+        ),
+        "* ESEARCH (TAG \"b\") UID MIN 2 MAX 5 COUNT 3 ALL 2,4:5\r\nb OK SEARCH completed\r\n"
+    );
+    // RETURN () means ALL.
+    assert_eq!(
+        c.send(&mut world, "c UID SEARCH RETURN () ALL\r\n"),
+        "* ESEARCH (TAG \"c\") UID ALL 2:5\r\nc OK SEARCH completed\r\n"
+    );
+    // No match: no MIN, MAX or ALL, but COUNT 0 and the ESEARCH response itself.
+    assert_eq!(
+        c.send(&mut world, "d SEARCH RETURN (COUNT) SUBJECT nothing\r\n"),
+        "* ESEARCH (TAG \"d\") COUNT 0\r\nd OK SEARCH completed\r\n"
+    );
+    assert_eq!(
+        c.send(
+            &mut world,
+            "e UID SEARCH RETURN (MIN MAX ALL) SUBJECT nothing\r\n"
+        ),
+        "* ESEARCH (TAG \"e\") UID\r\ne OK SEARCH completed\r\n"
+    );
+    assert_eq!(
+        c.send(
+            &mut world,
+            "f SEARCH RETURN (MAX) CHARSET UTF-8 SUBJECT two\r\n"
+        ),
+        "* ESEARCH (TAG \"f\") MAX 4\r\nf OK SEARCH completed\r\n"
+    );
+    assert_eq!(
+        c.send(&mut world, "g SEARCH RETURN (SAVE) ALL\r\n"),
+        "g BAD SAVE needs SEARCHRES, which is not offered\r\n"
+    );
+    // With MODSEQ in the criteria: the highest MODSEQ of the messages reported.
+    let modseq = |uid: Uid| {
+        world
+            .shard
+            .mailbox(ACCOUNT, "INBOX")
+            .and_then(|m| m.messages.get(&uid).map(|x| x.modseq))
+            .unwrap_or(0)
+    };
+    let (min_modseq, all_modseq) = (modseq(2), modseq(3).max(modseq(5)));
+    assert_eq!(
+        c.send(&mut world, "h SEARCH RETURN (MIN) MODSEQ 1 UNSEEN\r\n"),
+        format!("* ESEARCH (TAG \"h\") MIN 1 MODSEQ {min_modseq}\r\nh OK SEARCH completed\r\n")
+    );
+    assert_eq!(
+        c.send(&mut world, "h2 SEARCH RETURN (COUNT) MODSEQ 1\r\n"),
+        format!("* ESEARCH (TAG \"h2\") COUNT 4 MODSEQ {all_modseq}\r\nh2 OK SEARCH completed\r\n")
+    );
+    // Without RETURN, SEARCH answers as before.
+    assert_eq!(
+        c.send(&mut world, "i SEARCH UNSEEN\r\n"),
+        "* SEARCH 1 3 4\r\ni OK SEARCH completed\r\n"
+    );
+}
+
+#[test]
+fn append_utf8_needs_utf8_accept() {
+    let mut world = World::new();
+    let mut c = Client::logged_in(&mut world);
+    let message = "From: a@example.org\r\nSubject: café\r\n\r\nbonjour\r\n";
+    let n = message.len();
+    assert_eq!(
+        c.send(
+            &mut world,
+            &format!("a APPEND INBOX UTF8 (~{{{n}+}}\r\n{message})\r\n")
+        ),
+        "a BAD APPEND UTF8 needs ENABLE UTF8=ACCEPT\r\n"
+    );
+    c.send(&mut world, "b ENABLE UTF8=ACCEPT\r\n");
+    assert_eq!(
+        c.send(&mut world, &format!("c APPEND INBOX UTF8 (~{{{n}}}\r\n")),
+        "+ Ready for literal data\r\n"
+    );
+    let uv = world
+        .shard
+        .mailbox(ACCOUNT, "INBOX")
+        .map_or(0, |m| m.uidvalidity);
+    assert_eq!(
+        c.send(&mut world, &format!("{message})\r\n")),
+        format!("c OK [APPENDUID {uv} 1] APPEND completed\r\n")
+    );
+    assert_eq!(
+        world.read_body("INBOX", 1).as_deref().ok(),
+        Some(message.as_bytes())
     );
 }
 
@@ -1161,13 +1568,18 @@ fn untrusted_listener_refuses_passwords_before_tls() {
     let mut client = Client::new(cfg);
     let caps = client.send(&mut world, "a CAPABILITY\r\n");
     assert!(
-        caps.contains(" LOGINDISABLED") && !caps.contains("AUTH=PLAIN"),
+        caps.contains(" LOGINDISABLED")
+            && caps.contains(" AUTH=SCRAM-SHA-256")
+            && !caps.contains("AUTH=PLAIN")
+            && !caps.contains("AUTH=LOGIN"),
         "{caps}"
     );
     let login = client.send(&mut world, &format!("b LOGIN {ACCOUNT} secret\r\n"));
     assert_eq!(login, "b NO [PRIVACYREQUIRED] Use STARTTLS first\r\n");
     let auth = client.send(&mut world, "c AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\n");
     assert_eq!(auth, "c NO [PRIVACYREQUIRED] Use STARTTLS first\r\n");
+    let auth = client.send(&mut world, "c2 AUTHENTICATE LOGIN\r\n");
+    assert_eq!(auth, "c2 NO [PRIVACYREQUIRED] Use STARTTLS first\r\n");
     assert_eq!(
         client.send(&mut world, "d STARTTLS\r\n"),
         "d OK Begin TLS negotiation now\r\n"

@@ -1,4 +1,5 @@
-//! Mailbox commands: names, LIST/LSUB, CREATE, DELETE, RENAME, SUBSCRIBE, STATUS.
+//! Mailbox commands: names, LIST (plain and extended, RFC 5258/5819/6154), LSUB, CREATE,
+//! DELETE, RENAME, SUBSCRIBE, STATUS.
 
 use super::*;
 
@@ -6,14 +7,7 @@ impl Session {
     pub(super) fn name_of(&self, mailbox: &Mailbox<'_>) -> Result<String, NameError> {
         let name = match mailbox {
             Mailbox::Inbox => return Ok(store::INBOX.to_string()),
-            Mailbox::Other(other) => {
-                let bytes = other.as_ref();
-                if self.utf8 {
-                    String::from_utf8(bytes.to_vec()).map_err(|_| NameError::Encoding)?
-                } else {
-                    names::decode_utf7(bytes)?
-                }
-            }
+            Mailbox::Other(other) => self.decode_name(other.as_ref())?,
         };
         Ok(names::canonical(&name))
     }
@@ -64,110 +58,129 @@ impl Session {
         }
     }
 
+    /// LIST (plain or extended, RFC 5258 with RFC 5819 and RFC 6154) and LSUB.
     pub(super) fn list(
         &mut self,
         ctx: &mut Ctx<'_>,
         reference: &Mailbox<'_>,
-        pattern: &ListMailbox<'_>,
-        lsub: bool,
+        patterns: &[ListMailbox<'_>],
+        query: &ListQuery,
     ) -> Option<Action> {
         let tag = ctx.tag.clone();
-        let verb = if lsub { "LSUB" } else { "LIST" };
+        let verb = if query.lsub { "LSUB" } else { "LIST" };
         let reference = match reference {
             Mailbox::Inbox => Ok("INBOX".to_string()),
-            Mailbox::Other(o) if self.utf8 => {
-                String::from_utf8(o.as_ref().to_vec()).map_err(|_| NameError::Encoding)
-            }
-            Mailbox::Other(o) => names::decode_utf7(o.as_ref()),
+            Mailbox::Other(o) => self.decode_name(o.as_ref()),
         };
-        let pattern_bytes = match pattern {
-            ListMailbox::Token(t) => t.as_ref().to_vec(),
-            ListMailbox::String(s) => s.as_ref().to_vec(),
-        };
-        let pattern = if self.utf8 {
-            String::from_utf8(pattern_bytes).map_err(|_| NameError::Encoding)
-        } else {
-            names::decode_utf7(&pattern_bytes)
-        };
-        let (reference, pattern) = match (reference, pattern) {
+        let patterns: Result<Vec<String>, NameError> = patterns
+            .iter()
+            .map(|p| match p {
+                ListMailbox::Token(t) => self.decode_name(t.as_ref()),
+                ListMailbox::String(s) => self.decode_name(s.as_ref()),
+            })
+            .collect();
+        let (reference, patterns) = match (reference, patterns) {
             (Ok(r), Ok(p)) => (r, p),
             (Err(e), _) | (_, Err(e)) => {
                 self.name_error(&tag, &e);
                 return None;
             }
         };
-        if pattern.is_empty() {
+        // Only a plain LIST or LSUB treats the empty name as a request for the
+        // delimiter; an extended LIST ignores empty patterns (RFC 5258 §3).
+        if !query.extended && patterns.iter().all(String::is_empty) {
             self.line(&format!("* {verb} (\\Noselect) \"/\" \"\""));
             self.line(&format!("{tag} OK {verb} completed"));
             return None;
         }
-        let full = format!("{reference}{pattern}");
-        let existing: BTreeSet<String> = ctx.mailboxes().into_iter().collect();
-        let mut all: BTreeSet<String> = existing.clone();
-        for name in &existing {
-            let mut at = 0;
-            while let Some(p) = name[at..].find(names::SEPARATOR) {
-                all.insert(name[..at + p].to_string());
-                at += p + 1;
-            }
-        }
-        let candidates: Vec<String> = if lsub {
-            ctx.store
-                .shard()
-                .account(&ctx.account)
-                .map(|a| a.subscriptions.iter().cloned().collect())
-                .unwrap_or_default()
-        } else {
-            all.iter().cloned().collect()
-        };
-        for name in candidates {
-            if !names::matches(&full, &name) {
-                continue;
-            }
-            let mut attrs: Vec<&str> = Vec::new();
-            if !existing.contains(&name) {
-                attrs.push("Noselect");
-            }
-            let prefix = format!("{name}/");
-            let children = all
-                .range(prefix.clone()..)
-                .next()
-                .is_some_and(|n| n.starts_with(&prefix));
-            attrs.push(if children {
-                "HasChildren"
-            } else {
-                "HasNoChildren"
-            });
-            if let Some((_, usage)) = DEFAULT_MAILBOXES
-                .iter()
-                .find(|(n, u)| *n == name && !u.is_empty())
-            {
-                attrs.push(usage);
-            }
-            let items: Vec<FlagNameAttribute<'_>> = attrs
-                .iter()
-                .filter_map(|a| Atom::try_from(*a).ok().map(FlagNameAttribute::from))
-                .collect();
-            let Ok(mailbox) = Mailbox::try_from(self.wire_name(&name)) else {
-                continue;
-            };
-            let delimiter = QuotedChar::try_from('/').ok();
-            if lsub {
-                self.data(Data::Lsub {
-                    items,
-                    delimiter,
-                    mailbox,
-                });
-            } else {
-                self.data(Data::List {
-                    items,
-                    delimiter,
-                    mailbox,
-                });
-            }
+        let full: Vec<String> = patterns
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| format!("{reference}{p}"))
+            .collect();
+        let view = ListView::new(ctx);
+        for (name, child_info) in view.listed(query, &full) {
+            self.list_line(ctx, &view, query, &name, child_info);
         }
         self.line(&format!("{tag} OK {verb} completed"));
         None
+    }
+
+    /// A name (or pattern) as the client sent it, in UTF-8.
+    fn decode_name(&self, bytes: &[u8]) -> Result<String, NameError> {
+        if self.utf8 {
+            String::from_utf8(bytes.to_vec()).map_err(|_| NameError::Encoding)
+        } else {
+            names::decode_utf7(bytes)
+        }
+    }
+
+    /// One LIST or LSUB response, and its STATUS response when LIST-STATUS asks.
+    fn list_line(
+        &mut self,
+        ctx: &Ctx<'_>,
+        view: &ListView,
+        query: &ListQuery,
+        name: &str,
+        child_info: bool,
+    ) {
+        let exists = view.existing.contains(name);
+        let mut attrs: Vec<&str> = Vec::new();
+        if !exists {
+            // \NonExistent implies \Noselect (RFC 5258 §3.4).
+            attrs.push(if query.extended {
+                "NonExistent"
+            } else {
+                "Noselect"
+            });
+        }
+        if query.return_subscribed && view.subscriptions.contains(name) {
+            attrs.push("Subscribed");
+        }
+        attrs.push(if view.has_children(name) {
+            "HasChildren"
+        } else {
+            "HasNoChildren"
+        });
+        if let Some(usage) = special_use(name) {
+            attrs.push(usage);
+        }
+        let items: Vec<FlagNameAttribute<'_>> = attrs
+            .iter()
+            .filter_map(|a| Atom::try_from(*a).ok().map(FlagNameAttribute::from))
+            .collect();
+        let Ok(mailbox) = Mailbox::try_from(self.wire_name(name)) else {
+            return;
+        };
+        let delimiter = QuotedChar::try_from(names::SEPARATOR).ok();
+        if query.lsub {
+            self.data(Data::Lsub {
+                items,
+                delimiter,
+                mailbox,
+            });
+            return;
+        }
+        let extended_items = if child_info {
+            vec![MboxListExtendedItem::ChildInfo(Vec1::from(
+                ListSelectBaseOpt::Subscribed,
+            ))]
+        } else {
+            Vec::new()
+        };
+        self.data(Data::List {
+            items,
+            delimiter,
+            mailbox: mailbox.clone(),
+            extended_items,
+        });
+        // LIST-STATUS: STATUS for each selectable mailbox listed (RFC 5819 §2).
+        if let (false, Some(m)) = (query.status.is_empty(), ctx.mailbox(name)) {
+            self.data(Data::Status {
+                mailbox,
+                items: status_items(m, &query.status).into(),
+            });
+        }
     }
 
     pub(super) fn apply(&mut self, tag: String, then: After, ops: Vec<Op>) -> Option<Action> {
@@ -365,37 +378,7 @@ impl Session {
         let Some(m) = ctx.mailbox(&name) else {
             return self.line(&format!("{tag} NO [NONEXISTENT] No such mailbox"));
         };
-        let count = |f: &dyn Fn(&store::Message) -> bool| {
-            m.messages.values().filter(|x| f(x)).count() as u32
-        };
-        let has =
-            |x: &store::Message, flag: &str| x.flags.iter().any(|f| f.eq_ignore_ascii_case(flag));
-        let mut out = Vec::new();
-        for item in items {
-            out.push(match item {
-                StatusDataItemName::Messages => StatusDataItem::Messages(m.messages.len() as u32),
-                StatusDataItemName::Recent => StatusDataItem::Recent(0),
-                StatusDataItemName::UidNext => StatusDataItem::UidNext(nz(m.uid_next)),
-                StatusDataItemName::UidValidity => StatusDataItem::UidValidity(nz(m.uidvalidity)),
-                StatusDataItemName::Unseen => StatusDataItem::Unseen(count(&|x| !has(x, "\\Seen"))),
-                StatusDataItemName::Deleted => {
-                    StatusDataItem::Deleted(count(&|x| has(x, "\\Deleted")))
-                }
-                StatusDataItemName::DeletedStorage => StatusDataItem::DeletedStorage(
-                    m.messages
-                        .values()
-                        .filter(|x| has(x, "\\Deleted"))
-                        .map(|x| x.size_bytes)
-                        .sum(),
-                ),
-                StatusDataItemName::Size => {
-                    StatusDataItem::Size(m.messages.values().map(|x| x.size_bytes).sum())
-                }
-                StatusDataItemName::HighestModSeq => {
-                    StatusDataItem::HighestModSeq(m.highest_modseq)
-                }
-            });
-        }
+        let out = status_items(m, items);
         if let Ok(mailbox) = Mailbox::try_from(self.wire_name(&name)) {
             self.data(Data::Status {
                 mailbox,
@@ -404,4 +387,172 @@ impl Session {
         }
         self.line(&format!("{tag} OK STATUS completed"));
     }
+}
+
+/// The special use of a mailbox every account has, as an attribute name.
+fn special_use(name: &str) -> Option<&'static str> {
+    DEFAULT_MAILBOXES
+        .iter()
+        .find(|(n, u)| *n == name && !u.is_empty())
+        .map(|(_, u)| *u)
+}
+
+/// The STATUS data of `m` for `items`, in their order.
+pub(super) fn status_items(
+    m: &store::Mailbox,
+    items: &[StatusDataItemName],
+) -> Vec<StatusDataItem> {
+    let count =
+        |f: &dyn Fn(&store::Message) -> bool| m.messages.values().filter(|x| f(x)).count() as u32;
+    let has = |x: &store::Message, flag: &str| x.flags.iter().any(|f| f.eq_ignore_ascii_case(flag));
+    items
+        .iter()
+        .map(|item| match item {
+            StatusDataItemName::Messages => StatusDataItem::Messages(m.messages.len() as u32),
+            StatusDataItemName::Recent => StatusDataItem::Recent(0),
+            StatusDataItemName::UidNext => StatusDataItem::UidNext(nz(m.uid_next)),
+            StatusDataItemName::UidValidity => StatusDataItem::UidValidity(nz(m.uidvalidity)),
+            StatusDataItemName::Unseen => StatusDataItem::Unseen(count(&|x| !has(x, "\\Seen"))),
+            StatusDataItemName::Deleted => StatusDataItem::Deleted(count(&|x| has(x, "\\Deleted"))),
+            StatusDataItemName::DeletedStorage => StatusDataItem::DeletedStorage(
+                m.messages
+                    .values()
+                    .filter(|x| has(x, "\\Deleted"))
+                    .map(|x| x.size_bytes)
+                    .sum(),
+            ),
+            StatusDataItemName::Size => {
+                StatusDataItem::Size(m.messages.values().map(|x| x.size_bytes).sum())
+            }
+            StatusDataItemName::HighestModSeq => StatusDataItem::HighestModSeq(m.highest_modseq),
+        })
+        .collect()
+}
+
+/// What a LIST or LSUB asks for: RFC 5258 selection and return options.
+#[derive(Debug, Default)]
+pub(super) struct ListQuery {
+    /// LSUB rather than LIST.
+    pub(super) lsub: bool,
+    /// An extended LIST: empty patterns are ignored, missing names are \NonExistent.
+    pub(super) extended: bool,
+    /// SUBSCRIBED selection: subscribed names rather than existing mailboxes.
+    pub(super) subscribed: bool,
+    /// SPECIAL-USE selection: only mailboxes with a special use.
+    pub(super) special_use: bool,
+    /// RECURSIVEMATCH: also parents of selected names the patterns leave out.
+    pub(super) recursive: bool,
+    /// Report \Subscribed (the SUBSCRIBED return option, implied by the selection).
+    pub(super) return_subscribed: bool,
+    /// LIST-STATUS items to report for each selectable mailbox listed.
+    pub(super) status: Vec<StatusDataItemName>,
+}
+
+impl ListQuery {
+    /// The query of an extended LIST; an option given twice counts once (RFC 5258 §3).
+    pub(super) fn extended(selection: &[ListSelectOption], returns: &[ListReturnOption]) -> Self {
+        let mut query = ListQuery {
+            extended: true,
+            ..ListQuery::default()
+        };
+        for option in selection {
+            match option {
+                ListSelectOption::Subscribed => {
+                    query.subscribed = true;
+                    query.return_subscribed = true;
+                }
+                ListSelectOption::SpecialUse => query.special_use = true,
+                ListSelectOption::RecursiveMatch => query.recursive = true,
+                // No remote mailboxes exist.
+                ListSelectOption::Remote => {}
+            }
+        }
+        for option in returns {
+            match option {
+                ListReturnOption::Subscribed => query.return_subscribed = true,
+                ListReturnOption::Status(items) => {
+                    for item in items.as_ref() {
+                        if !query.status.contains(item) {
+                            query.status.push(item.clone());
+                        }
+                    }
+                }
+                // Children and special-use attributes are always reported.
+                ListReturnOption::Children | ListReturnOption::SpecialUse => {}
+            }
+        }
+        query
+    }
+}
+
+/// The account's names as LIST sees them.
+struct ListView {
+    /// Existing mailboxes.
+    existing: BTreeSet<String>,
+    /// Existing mailboxes and the levels of hierarchy above them.
+    all: BTreeSet<String>,
+    /// Subscribed names, existing or not.
+    subscriptions: BTreeSet<String>,
+}
+
+impl ListView {
+    fn new(ctx: &Ctx<'_>) -> Self {
+        let existing: BTreeSet<String> = ctx.mailboxes().into_iter().collect();
+        let mut all = existing.clone();
+        for name in &existing {
+            all.extend(ancestors(name).map(str::to_string));
+        }
+        let subscriptions = ctx
+            .store
+            .shard()
+            .account(&ctx.account)
+            .map(|a| a.subscriptions.clone())
+            .unwrap_or_default();
+        Self {
+            existing,
+            all,
+            subscriptions,
+        }
+    }
+
+    fn has_children(&self, name: &str) -> bool {
+        let prefix = format!("{name}{}", names::SEPARATOR);
+        self.all
+            .range(prefix.clone()..)
+            .next()
+            .is_some_and(|n| n.starts_with(&prefix))
+    }
+
+    /// The names to list, in order, each with whether it gets CHILDINFO ("SUBSCRIBED").
+    fn listed(&self, query: &ListQuery, patterns: &[String]) -> BTreeMap<String, bool> {
+        let from_subscriptions = query.lsub || query.subscribed;
+        let pool = if from_subscriptions {
+            &self.subscriptions
+        } else {
+            &self.all
+        };
+        let selected = |name: &str| !query.special_use || special_use(name).is_some();
+        let matches = |name: &str| patterns.iter().any(|p| names::matches(p, name));
+        let mut listed: BTreeMap<String, bool> = pool
+            .iter()
+            .filter(|n| selected(n) && matches(n))
+            .map(|n| (n.clone(), false))
+            .collect();
+        if query.recursive {
+            // A parent that matches is listed with CHILDINFO when a selected
+            // descendant is not listed itself (RFC 5258 §3.5).
+            for name in pool.iter().filter(|n| selected(n) && !matches(n)) {
+                for parent in ancestors(name).filter(|p| matches(p)) {
+                    listed.insert(parent.to_string(), true);
+                }
+            }
+        }
+        listed
+    }
+}
+
+/// The levels of hierarchy above `name` (`a` and `a/b` for `a/b/c`).
+fn ancestors(name: &str) -> impl Iterator<Item = &str> {
+    name.match_indices(names::SEPARATOR)
+        .map(|(at, _)| &name[..at])
 }

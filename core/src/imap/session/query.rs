@@ -1,6 +1,8 @@
-//! FETCH and SEARCH on the selected mailbox.
+//! FETCH, and SEARCH with its ESEARCH form (RFC 4731), on the selected mailbox.
 
-use super::selected::{has_flag, new_flags, one_line, vanished};
+use std::num::NonZeroU64;
+
+use super::selected::{has_flag, new_flags, one_line, uid_set, vanished};
 use super::*;
 
 impl Session {
@@ -223,12 +225,14 @@ pub(super) fn uses_modseq(key: &SearchKey<'_>) -> bool {
 }
 
 impl Session {
+    /// SEARCH and UID SEARCH; with `RETURN (...)` the answer is ESEARCH (RFC 4731).
     pub(super) fn search(
         &mut self,
         ctx: &mut Ctx<'_>,
         charset: Option<&str>,
         criteria: &[SearchKey<'_>],
         uid: bool,
+        return_options: Option<&[SearchReturnOption]>,
     ) {
         let tag = ctx.tag.clone();
         if let Some(c) = charset
@@ -237,6 +241,11 @@ impl Session {
         {
             return self.line(&format!(
                 "{tag} NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset"
+            ));
+        }
+        if return_options.is_some_and(|r| r.contains(&SearchReturnOption::Save)) {
+            return self.line(&format!(
+                "{tag} BAD SAVE needs SEARCHRES, which is not offered"
             ));
         }
         let with_modseq = criteria.iter().any(uses_modseq);
@@ -250,8 +259,8 @@ impl Session {
         let name = sel.name.clone();
         let view: Vec<Uid> = sel.uids.clone();
         let max_uid = view.last().copied().unwrap_or(0);
-        let mut hits = Vec::new();
-        let mut highest = 0;
+        // Matching numbers (sequence numbers or UIDs), ascending, with their MODSEQ.
+        let mut hits: Vec<(u32, ModSeq)> = Vec::new();
         for (i, u) in view.iter().enumerate() {
             let Some(msg) = ctx.mailbox(&name).and_then(|m| m.messages.get(u)).cloned() else {
                 continue;
@@ -279,17 +288,72 @@ impl Session {
                 .iter()
                 .all(|k| search::matches(k, &sctx, &msg, raw.as_deref()))
             {
-                hits.push(nz(if uid { *u } else { i as u32 + 1 }));
-                highest = highest.max(msg.modseq);
+                hits.push((if uid { *u } else { i as u32 + 1 }, msg.modseq));
             }
         }
-        let modseq = if with_modseq && !hits.is_empty() {
-            std::num::NonZeroU64::new(highest)
-        } else {
-            None
-        };
-        self.data(Data::Search(hits, modseq));
+        match return_options {
+            Some(options) => self.esearch(&tag, uid, options, &hits, with_modseq),
+            None => {
+                let highest = hits.iter().map(|h| h.1).max();
+                let modseq = highest
+                    .filter(|_| with_modseq)
+                    .and_then(std::num::NonZeroU64::new);
+                self.data(Data::Search(hits.iter().map(|h| nz(h.0)).collect(), modseq));
+            }
+        }
         self.sync(ctx.store, uid, uid);
         self.line(&format!("{tag} OK SEARCH completed"));
+    }
+
+    /// The ESEARCH response for `hits` (ascending numbers with their MODSEQ).
+    fn esearch(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        options: &[SearchReturnOption],
+        hits: &[(u32, ModSeq)],
+        with_modseq: bool,
+    ) {
+        // RETURN () means RETURN (ALL) (RFC 4731 §3.1).
+        let wants = |o: SearchReturnOption| {
+            options.contains(&o) || (options.is_empty() && o == SearchReturnOption::All)
+        };
+        let (min, max) = (hits.first(), hits.last());
+        let mut items = Vec::new();
+        // MIN, MAX and ALL only when something matched; COUNT always.
+        if let (true, Some(min)) = (wants(SearchReturnOption::Min), min) {
+            items.push(SearchReturnData::Min(nz(min.0)));
+        }
+        if let (true, Some(max)) = (wants(SearchReturnOption::Max), max) {
+            items.push(SearchReturnData::Max(nz(max.0)));
+        }
+        if wants(SearchReturnOption::Count) {
+            items.push(SearchReturnData::Count(hits.len() as u32));
+        }
+        let all = wants(SearchReturnOption::All);
+        if all && !hits.is_empty() {
+            let numbers: Vec<u32> = hits.iter().map(|h| h.0).collect();
+            if let Ok(set) = SequenceSet::try_from(uid_set(&numbers).as_str()) {
+                items.push(SearchReturnData::All(set));
+            }
+        }
+        // MODSEQ: the highest of the messages reported (RFC 7162 §3.1.5).
+        if with_modseq {
+            let reported: Vec<&(u32, ModSeq)> = if all || wants(SearchReturnOption::Count) {
+                hits.iter().collect()
+            } else {
+                let min = min.filter(|_| wants(SearchReturnOption::Min));
+                let max = max.filter(|_| wants(SearchReturnOption::Max));
+                min.into_iter().chain(max).collect()
+            };
+            if let Some(highest) = reported.iter().map(|h| h.1).max().and_then(NonZeroU64::new) {
+                items.push(SearchReturnData::ModSeq(highest));
+            }
+        }
+        self.data(Data::ESearch {
+            tag: Tag::try_from(tag.to_string()).ok(),
+            uid,
+            items,
+        });
     }
 }

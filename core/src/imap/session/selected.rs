@@ -282,12 +282,15 @@ impl Session {
                 charset,
                 criteria,
                 uid,
+                return_options,
             } => {
+                let charset = charset.as_ref().map(|c| c.as_ref());
                 self.search(
                     ctx,
-                    charset.as_ref().map(|c| c.as_ref()),
+                    charset,
                     criteria.as_ref(),
                     uid,
+                    return_options.as_deref(),
                 );
                 None
             }
