@@ -39,6 +39,17 @@ impl Mailstore for View<'_> {
         self.owned.read_body(self.account, mailbox, uid)
     }
 
+    fn read_body_range(
+        &mut self,
+        mailbox: &str,
+        uid: store::Uid,
+        from: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.owned
+            .read_body_range(self.account, mailbox, uid, from, len)
+    }
+
     fn now_unix_s(&self) -> i64 {
         crate::clock::unix_now_secs()
     }

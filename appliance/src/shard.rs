@@ -159,16 +159,37 @@ impl OwnedShard {
 
     /// Reads a message body from the log (a blocking O_DIRECT read on this executor).
     pub fn read_body(&self, account: &str, mailbox: &str, uid: Uid) -> Result<Vec<u8>, StoreError> {
+        self.read_with(|shard, reader| shard.read_body(reader, account, mailbox, uid))
+    }
+
+    /// Reads `len` bytes of one message from byte `from` on, only the blocks that hold them.
+    pub fn read_body_range(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uid: Uid,
+        from: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.read_with(|shard, reader| {
+            shard.read_body_range(reader, account, mailbox, uid, from, len)
+        })
+    }
+
+    fn read_with<T>(
+        &self,
+        read: impl Fn(&Shard, &mut SegmentFiles) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut reader = self.reader.borrow_mut();
         let shard = self.shard.borrow();
-        match shard.read_body(&mut *reader, account, mailbox, uid) {
-            Ok(body) => Ok(body),
+        match read(&shard, &mut reader) {
+            Ok(found) => Ok(found),
             // The body may sit in a segment created since the reader last looked.
             Err(_) => {
                 reader.refresh().map_err(|e| StoreError::Io {
                     detail: e.to_string(),
                 })?;
-                shard.read_body(&mut *reader, account, mailbox, uid)
+                read(&shard, &mut reader)
             }
         }
     }

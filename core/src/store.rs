@@ -598,6 +598,29 @@ impl Shard {
             })?;
         recovery::read_location(disk, &message.location)
     }
+
+    /// Reads `len` bytes of one message from byte `from` on (clamped to the message),
+    /// reading only the disk blocks that hold them; for FETCH BODY[]<partial>.
+    pub fn read_body_range<D: Disk>(
+        &self,
+        disk: &mut D,
+        account: &str,
+        mailbox: &str,
+        uid: Uid,
+        from: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, StoreError> {
+        let location = self
+            .mailbox(account, mailbox)
+            .and_then(|m| m.messages.get(&uid))
+            .map(|message| message.location)
+            .ok_or_else(|| StoreError::NoSuchMessage {
+                account: account.to_string(),
+                mailbox: mailbox.to_string(),
+                uid,
+            })?;
+        recovery::read_location_range(disk, &location, from, len)
+    }
 }
 
 /// Lays out one batch: header, the ops' bytes, zero padding; resolves body locations.

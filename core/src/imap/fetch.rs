@@ -71,6 +71,65 @@ pub fn needs_body(items: &[MessageDataItemName<'_>]) -> bool {
     })
 }
 
+/// The byte range `[from, to)` of the raw message that `items` need, when every item
+/// that needs the body is `BODY[]<origin.octets>` (or its PEEK): such a FETCH reads
+/// only that range from disk. None when any item needs more, or none needs the body.
+pub fn body_window(items: &[MessageDataItemName<'_>]) -> Option<(u64, u64)> {
+    let mut window: Option<(u64, u64)> = None;
+    for item in items
+        .iter()
+        .filter(|i| needs_body(std::slice::from_ref(*i)))
+    {
+        let MessageDataItemName::BodyExt {
+            section: None,
+            partial: Some((origin, octets)),
+            ..
+        } = item
+        else {
+            return None;
+        };
+        let (from, to) = (
+            u64::from(*origin),
+            u64::from(*origin) + u64::from(octets.get()),
+        );
+        window = Some(match window {
+            Some((f, t)) => (f.min(from), t.max(to)),
+            None => (from, to),
+        });
+    }
+    window
+}
+
+/// Renders `items` for one message given only `bytes`, the raw message's bytes from
+/// offset `from` on, as [`body_window`] chose them.
+pub fn render_window(
+    items: &[MessageDataItemName<'_>],
+    msg: &store::Message,
+    from: u64,
+    bytes: &[u8],
+) -> Result<Vec<MessageDataItem<'static>>, FetchError> {
+    let mut meta: Option<MessageMeta> = None;
+    items
+        .iter()
+        .map(|item| match item {
+            MessageDataItemName::BodyExt {
+                section: None,
+                partial: Some((origin, octets)),
+                ..
+            } => {
+                let start = (u64::from(*origin).saturating_sub(from) as usize).min(bytes.len());
+                let end = start.saturating_add(octets.get() as usize).min(bytes.len());
+                Ok(MessageDataItem::BodyExt {
+                    section: None,
+                    origin: Some(*origin),
+                    data: literal(&bytes[start..end])?,
+                })
+            }
+            _ => render_item(item, msg, None, &mut meta),
+        })
+        .collect()
+}
+
 /// Whether fetching `items` sets `\Seen` (BODY[...] and BINARY[...] without .PEEK,
 /// RFC822 and RFC822.TEXT).
 pub fn sets_seen(items: &[MessageDataItemName<'_>]) -> bool {

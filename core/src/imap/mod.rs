@@ -44,6 +44,15 @@ pub trait Mailstore {
     fn shard(&self) -> &store::Shard;
     /// Reads one message's whole body (blocking read on the owner executor).
     fn read_body(&mut self, mailbox: &str, uid: store::Uid) -> Result<Vec<u8>, store::StoreError>;
+    /// Reads `len` bytes of one message's body from byte `from` on, clamped to the body,
+    /// reading only that range from disk.
+    fn read_body_range(
+        &mut self,
+        mailbox: &str,
+        uid: store::Uid,
+        from: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, store::StoreError>;
     /// The current time in unix seconds, for the INTERNALDATE of an APPEND without one
     /// (the core reads no clock; the runtime supplies it).
     fn now_unix_s(&self) -> i64;

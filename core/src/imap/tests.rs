@@ -13,6 +13,8 @@ const NOW: i64 = 1_700_000_000;
 struct World {
     shard: Shard,
     disk: SimDisk,
+    /// Bytes read from the disk for message bodies, whole or in part.
+    body_bytes_read: u64,
 }
 
 impl World {
@@ -26,7 +28,11 @@ impl World {
             Ok((shard, _)) => shard,
             Err(e) => panic!("open failed: {e}"),
         };
-        Self { shard, disk }
+        Self {
+            shard,
+            disk,
+            body_bytes_read: 0,
+        }
     }
 
     /// Stages every op, flushes until durable, and reports each op's result.
@@ -53,7 +59,25 @@ impl Mailstore for World {
     }
 
     fn read_body(&mut self, mailbox: &str, uid: Uid) -> Result<Vec<u8>, StoreError> {
-        self.shard.read_body(&mut self.disk, ACCOUNT, mailbox, uid)
+        let body = self
+            .shard
+            .read_body(&mut self.disk, ACCOUNT, mailbox, uid)?;
+        self.body_bytes_read += body.len() as u64;
+        Ok(body)
+    }
+
+    fn read_body_range(
+        &mut self,
+        mailbox: &str,
+        uid: Uid,
+        from: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, StoreError> {
+        let part = self
+            .shard
+            .read_body_range(&mut self.disk, ACCOUNT, mailbox, uid, from, len)?;
+        self.body_bytes_read += part.len() as u64;
+        Ok(part)
     }
 
     fn now_unix_s(&self) -> i64 {
@@ -1591,4 +1615,51 @@ fn untrusted_listener_refuses_passwords_before_tls() {
     );
     let login = client.send(&mut world, &format!("f LOGIN {ACCOUNT} secret\r\n"));
     assert!(login.ends_with("f OK Logged in\r\n"), "{login}");
+}
+
+#[test]
+fn partial_body_fetch_reads_only_its_range() {
+    let mut world = World::new();
+    let mut c = Client::logged_in(&mut world);
+    let line = "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz12\r\n";
+    let body = format!("Subject: big\r\n\r\n{}", line.repeat(2000));
+    assert!(append_text(&mut world, &mut c, "INBOX", &body).contains("OK"));
+    c.send(&mut world, "s SELECT INBOX\r\n");
+    world.body_bytes_read = 0;
+    let reply = c.send(
+        &mut world,
+        "f FETCH 1 (UID BODY.PEEK[]<16.10> BODY.PEEK[]<100000.4>)\r\n",
+    );
+    let expected_tail = &body[100_000..100_004];
+    assert_eq!(
+        reply,
+        format!(
+            "* 1 FETCH (UID 1 BODY[]<16> {{10}}\r\n0123456789 BODY[]<100000> {{4}}\r\n{expected_tail})\r\nf OK FETCH completed\r\n"
+        )
+    );
+    // One range covering both windows, far less than the whole message.
+    assert_eq!(world.body_bytes_read, 100_004 - 16);
+    world.body_bytes_read = 0;
+    let reply = c.send(&mut world, "g FETCH 1 (BODY.PEEK[]<150000.10>)\r\n");
+    assert_eq!(
+        reply,
+        format!(
+            "* 1 FETCH (BODY[]<150000> {{10}}\r\n{})\r\ng OK FETCH completed\r\n",
+            &body[150_000..150_010]
+        )
+    );
+    assert_eq!(world.body_bytes_read, 10);
+    // Past the end: an empty string at the origin asked (RFC 9051 §6.4.5).
+    let reply = c.send(&mut world, "h FETCH 1 (BODY.PEEK[]<999999.10>)\r\n");
+    assert_eq!(
+        reply,
+        "* 1 FETCH (BODY[]<999999> {0}\r\n)\r\nh OK FETCH completed\r\n"
+    );
+    // Anything more than BODY[]<partial> reads the whole message, as before.
+    world.body_bytes_read = 0;
+    c.send(
+        &mut world,
+        "i FETCH 1 (BODY.PEEK[]<0.10> BODY.PEEK[TEXT]<0.10>)\r\n",
+    );
+    assert_eq!(world.body_bytes_read, body.len() as u64);
 }

@@ -572,6 +572,36 @@ pub(crate) fn read_location<D: Disk>(
     Ok(body)
 }
 
+/// Reads `len` bytes of a body from byte `from` on, clamped to the body, reading only the
+/// blocks that hold them. Unlike [`read_location`] it cannot check the body's checksum,
+/// which covers the whole body.
+pub(crate) fn read_location_range<D: Disk>(
+    disk: &mut D,
+    loc: &BodyLocation,
+    from: u64,
+    len: u64,
+) -> Result<Vec<u8>, StoreError> {
+    let from = from.min(loc.len_bytes);
+    let len = len.min(loc.len_bytes - from);
+    let end = loc
+        .offset
+        .checked_add(from + len)
+        .filter(|&e| e <= disk.len())
+        .ok_or_else(|| StoreError::Corrupt {
+            offset: loc.offset,
+            detail: "body runs past the end of the log".into(),
+        })?;
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let first = loc.offset + from;
+    let start = align_down(first);
+    let mut buf = vec![0u8; (align_up(end) - start) as usize];
+    disk.read_at(start, &mut buf).map_err(io_error)?;
+    let skip = (first - start) as usize;
+    Ok(buf[skip..skip + len as usize].to_vec())
+}
+
 /// Checks a store end to end without changing it; names every problem found.
 pub fn fsck<D: Disk>(disk: &mut D, checkpoint: Option<&[u8]>, cfg: ShardConfig) -> FsckReport {
     let mut report = FsckReport::default();

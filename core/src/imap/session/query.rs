@@ -131,6 +131,8 @@ impl Session {
             }
         }
         let needs_body = fetch::needs_body(&items);
+        // BODY[]<partial> alone reads only its bytes, however large the message.
+        let window = fetch::body_window(&items);
         let with_flags = items.contains(&MessageDataItemName::Flags);
         let mut error = None;
         let mut expunged = false;
@@ -147,18 +149,24 @@ impl Session {
             if changed_since.is_some_and(|c| msg.modseq <= c) {
                 continue;
             }
-            let raw = if needs_body {
-                match store.read_body(&name, u) {
-                    Ok(b) => Some(b),
-                    Err(e) => {
-                        error = Some(format!("NO [SERVERBUG] {}", one_line(&e.to_string())));
-                        break;
-                    }
-                }
-            } else {
-                None
+            let raw = match (needs_body, window) {
+                (true, Some((from, to))) => store.read_body_range(&name, u, from, to - from),
+                (true, None) => store.read_body(&name, u),
+                (false, _) => Ok(Vec::new()),
             };
-            match fetch::render(&items, nz(seq), &msg, raw.as_deref()) {
+            let raw = match raw {
+                Ok(b) => b,
+                Err(e) => {
+                    error = Some(format!("NO [SERVERBUG] {}", one_line(&e.to_string())));
+                    break;
+                }
+            };
+            let rendered = match (needs_body, window) {
+                (true, Some((from, _))) => fetch::render_window(&items, &msg, from, &raw),
+                (true, None) => fetch::render(&items, nz(seq), &msg, Some(&raw)),
+                (false, _) => fetch::render(&items, nz(seq), &msg, None),
+            };
+            match rendered {
                 Ok(rendered) => {
                     if let Ok(items) = Vec1::try_from(rendered) {
                         self.data(Data::Fetch {
