@@ -203,6 +203,11 @@ idle_timeout_secs = 600
 # POP3 -ERR until STARTTLS/STLS. Default: "loopback".
 plaintext_login = "loopback"
 
+# Listener addresses ("IP:PORT", as in [listen]) that also take passwords before
+# TLS whatever plaintext_login says: listeners the admin trusts, e.g. one on an
+# internal network behind a TLS-terminating proxy. Default: [].
+plaintext_listeners = []
+
 # After a failed authentication, the next attempt from the same client IP or
 # for the same account waits this long, doubling with each further failure.
 # 0 turns throttling off. Default: 250. Unit: milliseconds.
@@ -310,6 +315,8 @@ impl Default for Pop3 {
 pub struct Auth {
     /// Where passwords may be sent before TLS.
     pub plaintext_login: PlaintextLogin,
+    /// Listener addresses that take passwords before TLS in any case.
+    pub plaintext_listeners: Vec<SocketAddr>,
     /// Wait before the next attempt after one failure; doubles per failure.
     pub failure_delay_ms: u64,
     /// Longest wait before an attempt.
@@ -320,10 +327,18 @@ pub struct Auth {
     pub failure_entries_max: usize,
 }
 
+impl Auth {
+    /// Whether a listener bound to `local` may take a password before TLS.
+    pub fn plaintext_allowed(&self, local: SocketAddr) -> bool {
+        self.plaintext_login.allows(local) || self.plaintext_listeners.contains(&local)
+    }
+}
+
 impl Default for Auth {
     fn default() -> Auth {
         Auth {
             plaintext_login: PlaintextLogin::Loopback,
+            plaintext_listeners: Vec::new(),
             failure_delay_ms: 250,
             failure_delay_max_ms: 15_000,
             failure_window_secs: 900,
@@ -901,7 +916,7 @@ mod tests {
         assert_eq!(present, expected);
         assert_eq!(
             expected.len(),
-            42,
+            43,
             "a new key needs a documented line in DEFAULT_TOML"
         );
         // Each key line is preceded by a comment that states its default.
@@ -981,6 +996,33 @@ mod tests {
         ] {
             assert!(err.contains(key), "{key} missing from {err}");
         }
+    }
+
+    #[test]
+    fn trusted_listeners_take_passwords_before_tls() {
+        let config = Config::parse(
+            "[auth]\nplaintext_login = \"never\"\nplaintext_listeners = [\"10.0.0.1:143\"]\n",
+        )
+        .unwrap();
+        assert!(
+            config
+                .auth
+                .plaintext_allowed("10.0.0.1:143".parse().unwrap())
+        );
+        assert!(
+            !config
+                .auth
+                .plaintext_allowed("10.0.0.1:993".parse().unwrap())
+        );
+        assert!(
+            !config
+                .auth
+                .plaintext_allowed("127.0.0.1:143".parse().unwrap())
+        );
+        let default = Auth::default();
+        assert!(default.plaintext_allowed("127.0.0.1:143".parse().unwrap()));
+        assert!(default.plaintext_allowed("[::1]:143".parse().unwrap()));
+        assert!(!default.plaintext_allowed("192.0.2.1:143".parse().unwrap()));
     }
 
     #[test]

@@ -171,7 +171,7 @@ fn session_config(ex: &Executor, mode: Mode, local: SocketAddr) -> SessionConfig
         hostname: ex.config.server.hostname.clone(),
         // Implicit TLS is on from the start; STARTTLS is then never offered.
         starttls: mode != Mode::Submissions,
-        plaintext_login: ex.config.auth.plaintext_login.allows(local),
+        plaintext_login: ex.config.auth.plaintext_allowed(local),
         sasl_nonce: auth::server_nonce(),
         limits: smtp::Limits {
             max_message_bytes: smtp.max_message_bytes,

@@ -79,7 +79,7 @@ pub fn session_config(ex: &Executor, local: Option<std::net::SocketAddr>) -> Ses
         literal_max_bytes: imap.max_literal_bytes,
         idle_timeout: Duration::from_secs(imap.idle_timeout_secs),
         starttls: true,
-        plaintext_login: local.is_some_and(|a| ex.config.auth.plaintext_login.allows(a)),
+        plaintext_login: local.is_some_and(|a| ex.config.auth.plaintext_allowed(a)),
         sasl_nonce: crate::auth::server_nonce(),
         ..SessionConfig::default()
     }

@@ -64,7 +64,7 @@ fn session_config(ex: &Executor, local: Option<std::net::SocketAddr>) -> Session
     SessionConfig {
         idle_timeout: Duration::from_secs(ex.config.pop3.idle_timeout_secs),
         stls: true,
-        plaintext_login: local.is_some_and(|a| ex.config.auth.plaintext_login.allows(a)),
+        plaintext_login: local.is_some_and(|a| ex.config.auth.plaintext_allowed(a)),
         sasl_nonce: auth::server_nonce(),
         ..SessionConfig::default()
     }

@@ -362,6 +362,32 @@ class ProtocolTest(Pop3Server):
             p.pass_("wrong")
         p.quit()
 
+    def test_auth_scram_sha_256_against_scramp(self):
+        import scramp
+        account = self.ACCOUNTS["misc"][0]
+        for password, verified in ((PASSWORD, True), ("wrong", False)):
+            client = scramp.ScramClient(["SCRAM-SHA-256"], account, password)
+            with socket.create_connection(("127.0.0.1", self.server.pop3_port), timeout=30) as raw:
+                f = raw.makefile("rb")
+                f.readline()
+                first = base64.b64encode(client.get_client_first().encode())
+                raw.sendall(b"AUTH SCRAM-SHA-256 " + first + b"\r\n")
+                line = f.readline()
+                self.assertTrue(line.startswith(b"+ "), line)
+                client.set_server_first(base64.b64decode(line[2:].strip()).decode())
+                raw.sendall(base64.b64encode(client.get_client_final().encode()) + b"\r\n")
+                line = f.readline()
+                if not verified:
+                    self.assertEqual(line, b"-ERR [AUTH] Authentication failed\r\n")
+                    continue
+                self.assertTrue(line.startswith(b"+ "), line)
+                # scramp raises unless the server proves it knows the keys.
+                client.set_server_final(base64.b64decode(line[2:].strip()).decode())
+                raw.sendall(b"\r\n")
+                self.assertTrue(f.readline().startswith(b"+OK Logged in"))
+                raw.sendall(b"QUIT\r\n")
+                self.assertTrue(f.readline().startswith(b"+OK"))
+
     def test_too_many_errors_close_the_connection(self):
         with socket.create_connection(("127.0.0.1", self.server.pop3_port), timeout=30) as raw:
             raw.recv(512)

@@ -1,6 +1,7 @@
 """STARTTLS on SMTP with the generated self-signed certificate (RFC 3207, RFC 8314)."""
 
 import imaplib
+import poplib
 import os
 import signal
 import smtplib
@@ -176,7 +177,10 @@ class PlaintextLoginTest(unittest.TestCase):
     """With auth.plaintext_login = "never", passwords wait for TLS."""
 
     def test_logindisabled_until_starttls(self):
-        server = Server(executors=2, shards=4, auth_toml='plaintext_login = "never"\n')
+        server = Server(executors=2, shards=4)
+        # Passwords wait for TLS everywhere but on the POP3 listener the admin trusts.
+        with open(server.config_path, "a") as f:
+            f.write(f'plaintext_login = "never"\nplaintext_listeners = ["127.0.0.1:{server.pop3_port}"]\n')
         try:
             server.add_user(f"pat@{DOMAIN}", "pw")
             server.start()
@@ -190,6 +194,11 @@ class PlaintextLoginTest(unittest.TestCase):
             self.assertNotIn("LOGINDISABLED", m.capabilities)
             self.assertEqual(m.login(f"pat@{DOMAIN}", "pw")[0], "OK")
             m.logout()
+            p = poplib.POP3("127.0.0.1", server.pop3_port, timeout=30)
+            self.assertIn("USER", p.capa())
+            p.user(f"pat@{DOMAIN}")
+            self.assertTrue(p.pass_("pw").startswith(b"+OK"))
+            p.quit()
         finally:
             server.cleanup()
 
