@@ -15,7 +15,7 @@ use treehouse_core::imap::{Action, Mailstore, Session, SessionConfig, Step};
 use treehouse_core::store::{self, Shard, StoreError};
 
 use crate::auth;
-use crate::runtime::Executor;
+use crate::runtime::{Ending, Executor, MeshMsg};
 use crate::shard::OwnedShard;
 use crate::tls::{Conn, TlsConn, TlsParts};
 
@@ -161,42 +161,21 @@ async fn run(
     step: Step,
 ) {
     ex.imap_connections.set(ex.imap_connections.get() + 1);
-    let handed_off = match converse(&ex, &mut stream, &mut session, &mut home, step).await {
-        Ok(Ending::Closed) => false,
-        Ok(Ending::HandOff { owner, account }) => {
-            let stream = std::mem::replace(&mut stream, Conn::Closed);
-            match hand_off(&ex, stream, owner, session, account).await {
-                Ok(()) => true,
-                Err(e) => {
-                    eprintln!(
-                        "treehouse: IMAP session could not move to its shard's executor: {e}"
-                    );
-                    false
-                }
-            }
-        }
-        Err(e) => {
-            if !matches!(
-                e.kind(),
-                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
-            ) {
-                eprintln!("treehouse: IMAP connection ended: {e}");
-            }
-            false
-        }
-    };
-    if !handed_off {
-        let _ = stream.close().await;
-    }
+    let ended = converse(&ex, &mut stream, &mut session, &mut home, step).await;
+    ex.conclude(
+        stream,
+        ended,
+        session,
+        "IMAP",
+        |socket, tls, session, account| MeshMsg::AdoptImap {
+            socket,
+            tls,
+            session: Box::new(session),
+            account,
+        },
+    )
+    .await;
     ex.imap_connections.set(ex.imap_connections.get() - 1);
-}
-
-/// How a conversation on this executor ended.
-enum Ending {
-    /// The client logged out, timed out or went away.
-    Closed,
-    /// The client logged in as an account whose shard another executor owns.
-    HandOff { owner: usize, account: String },
 }
 
 /// What woke an idling session.
@@ -318,17 +297,4 @@ async fn converse(
             Wake::Read(Err(e)) => return Err(e),
         };
     }
-}
-
-/// Sends the socket, its TLS state and the session (with its buffered input) to `owner`.
-async fn hand_off(
-    ex: &Rc<Executor>,
-    stream: Conn,
-    owner: usize,
-    session: Session,
-    account: String,
-) -> io::Result<()> {
-    let (socket, tls) = stream.detach()?;
-    ex.adopt_elsewhere(owner, socket, tls, session, account)
-        .await
 }

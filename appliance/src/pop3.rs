@@ -18,7 +18,7 @@ use treehouse_core::pop3::{Action, Lock, Maildrop, ReadFailure, Session, Session
 use treehouse_core::store::{self, Op, StoreError};
 
 use crate::auth;
-use crate::runtime::Executor;
+use crate::runtime::{Ending, Executor, MeshMsg};
 use crate::shard::OwnedShard;
 use crate::tls::{Conn, TlsConn, TlsParts};
 
@@ -126,44 +126,23 @@ pub async fn adopt(
 async fn run(ex: Rc<Executor>, mut stream: Conn, mut session: Session, step: Step) {
     ex.pop3_connections.set(ex.pop3_connections.get() + 1);
     let mut home = None;
-    let handed_off = match converse(&ex, &mut stream, &mut session, &mut home, step).await {
-        Ok(Ending::Closed) => false,
-        Ok(Ending::HandOff { owner, account }) => {
-            let stream = std::mem::replace(&mut stream, Conn::Closed);
-            match hand_off(&ex, stream, owner, session, account).await {
-                Ok(()) => true,
-                Err(e) => {
-                    eprintln!(
-                        "treehouse: POP3 session could not move to its shard's executor: {e}"
-                    );
-                    false
-                }
-            }
-        }
-        Err(e) => {
-            if !matches!(
-                e.kind(),
-                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
-            ) {
-                eprintln!("treehouse: POP3 connection ended: {e}");
-            }
-            false
-        }
-    };
-    if !handed_off {
-        let _ = stream.close().await;
-    }
+    let ended = converse(&ex, &mut stream, &mut session, &mut home, step).await;
+    ex.conclude(
+        stream,
+        ended,
+        session,
+        "POP3",
+        |socket, tls, session, account| MeshMsg::AdoptPop3 {
+            socket,
+            tls,
+            session: Box::new(session),
+            account,
+        },
+    )
+    .await;
     // Releases the maildrop lock: a session that ends without QUIT deletes nothing.
     drop(home);
     ex.pop3_connections.set(ex.pop3_connections.get() - 1);
-}
-
-/// How a conversation on this executor ended.
-enum Ending {
-    /// The client quit, timed out, went away or was refused.
-    Closed,
-    /// The client logged in as an account whose shard another executor owns.
-    HandOff { owner: usize, account: String },
 }
 
 async fn converse(
@@ -321,17 +300,4 @@ async fn expunge(home: &Home, op: Op) -> Result<(), String> {
         other => other,
     };
     home.owned.apply(op).await.map_err(|f| f.text)
-}
-
-/// Sends the socket, its TLS state and the session (with its buffered input) to `owner`.
-async fn hand_off(
-    ex: &Rc<Executor>,
-    stream: Conn,
-    owner: usize,
-    session: Session,
-    account: String,
-) -> io::Result<()> {
-    let (socket, tls) = stream.detach()?;
-    ex.adopt_pop3_elsewhere(owner, socket, tls, session, account)
-        .await
 }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
+use futures_lite::AsyncWriteExt;
 use glommio::channels::channel_mesh::{MeshBuilder, Senders};
 use glommio::channels::local_channel::{self, LocalSender};
 use glommio::net::{TcpListener, TcpStream};
@@ -55,6 +56,14 @@ pub enum MeshMsg {
         session: Box<treehouse_core::pop3::Session>,
         account: String,
     },
+}
+
+/// How a conversation on the executor that accepted it ended.
+pub enum Ending {
+    /// The client logged out, quit, timed out or went away.
+    Closed,
+    /// The client logged in as an account whose shard another executor owns.
+    HandOff { owner: usize, account: String },
 }
 
 /// Messages in flight per mesh channel before senders wait.
@@ -236,46 +245,49 @@ impl Executor {
         self.owned.get(&shard).cloned()
     }
 
-    /// Sends a logged-in IMAP session to the executor that owns its account's shard.
-    pub async fn adopt_elsewhere(
+    /// Ends a connection's conversation on this executor: moves a logged-in session
+    /// (socket, TLS state and session, wrapped by `adopt`) to the executor that owns
+    /// its account's shard, or closes the connection. `protocol` names it in the log.
+    pub async fn conclude<S>(
         &self,
-        owner: usize,
-        socket: std::net::TcpStream,
-        tls: Option<crate::tls::TlsParts>,
-        session: treehouse_core::imap::Session,
-        account: String,
-    ) -> std::io::Result<()> {
-        let msg = MeshMsg::AdoptImap {
-            socket,
-            tls,
-            session: Box::new(session),
-            account,
+        mut stream: crate::tls::Conn,
+        ended: std::io::Result<Ending>,
+        session: S,
+        protocol: &str,
+        adopt: impl FnOnce(std::net::TcpStream, Option<crate::tls::TlsParts>, S, String) -> MeshMsg,
+    ) {
+        let moved = match ended {
+            Ok(Ending::Closed) => Ok(false),
+            Ok(Ending::HandOff { owner, account }) => {
+                let stream = std::mem::replace(&mut stream, crate::tls::Conn::Closed);
+                let sent = match stream.detach() {
+                    Ok((socket, tls)) => self
+                        .senders
+                        .send_to(owner, adopt(socket, tls, session, account))
+                        .await
+                        .map_err(|_| format!("executor {owner} cannot be reached")),
+                    Err(e) => Err(e.to_string()),
+                };
+                sent.map(|()| true).map_err(|e| {
+                    format!("{protocol} session could not move to its shard's executor: {e}")
+                })
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(format!("{protocol} connection ended: {e}")),
         };
-        self.senders
-            .send_to(owner, msg)
-            .await
-            .map_err(|_| std::io::Error::other(format!("executor {owner} cannot be reached")))
-    }
-
-    /// Sends a logged-in POP3 session to the executor that owns its account's shard.
-    pub async fn adopt_pop3_elsewhere(
-        &self,
-        owner: usize,
-        socket: std::net::TcpStream,
-        tls: Option<crate::tls::TlsParts>,
-        session: treehouse_core::pop3::Session,
-        account: String,
-    ) -> std::io::Result<()> {
-        let msg = MeshMsg::AdoptPop3 {
-            socket,
-            tls,
-            session: Box::new(session),
-            account,
-        };
-        self.senders
-            .send_to(owner, msg)
-            .await
-            .map_err(|_| std::io::Error::other(format!("executor {owner} cannot be reached")))
+        if let Err(why) = &moved {
+            eprintln!("treehouse: {why}");
+        }
+        if moved != Ok(true) {
+            let _ = stream.close().await;
+        }
     }
 
     /// This executor's share of a connection limit that holds over all executors.
