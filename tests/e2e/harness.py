@@ -4,6 +4,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -29,6 +30,14 @@ def crc32c(data: bytes) -> int:
 def shard_of(account: str, shards: int) -> int:
     """The virtual shard of an account, as treehouse computes it."""
     return crc32c(account.strip().lower().encode()) % shards
+
+
+def client_context():
+    """A TLS client context that accepts the server's self-signed certificate."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def free_port() -> int:

@@ -13,16 +13,9 @@ import unittest
 
 import scramp
 
-from harness import Server
+from harness import Server, client_context
 
 DOMAIN = "example.test"
-
-
-def client_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 class ScramTest(unittest.TestCase):

@@ -11,19 +11,12 @@ import ssl
 import time
 import unittest
 
-from harness import Server, shard_of, strip_received
+from harness import Server, shard_of, strip_received, client_context
 
 DOMAIN = "example.test"
 SHARDS = 4
 EXECUTORS = 2
 PASSWORD = "pop secret"
-
-
-def client_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def message(subject, body="Hello world.\r\n"):

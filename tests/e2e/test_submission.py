@@ -11,7 +11,7 @@ import unittest
 
 import scramp
 
-from harness import Server, strip_received
+from harness import Server, strip_received, client_context
 
 DOMAIN = "example.test"
 ALICE = f"alice@{DOMAIN}"
@@ -19,13 +19,6 @@ BOB = f"bob@{DOMAIN}"
 SALES = f"sales@{DOMAIN}"
 PASSWORD = "s3cret-Pa55"
 RELAY_REFUSED = b"5.7.1 Relaying to remote domains is not available: this server has no outbound queue yet"
-
-
-def client_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def message(subject):

@@ -11,17 +11,10 @@ import subprocess
 import time
 import unittest
 
-from harness import Server, shard_of, strip_received
+from harness import Server, shard_of, strip_received, client_context
 from test_delivery import chat, read_reply
 
 DOMAIN = "example.test"
-
-
-def client_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 class TlsServer(unittest.TestCase):
