@@ -208,10 +208,51 @@ impl MessageMeta {
 /// Parses a raw message (CRLF line endings) into its metadata; never fails: a message
 /// that cannot be parsed is described as a text/plain body with an empty envelope.
 pub fn parse(raw: &[u8]) -> MessageMeta {
-    let size_octets = raw.len() as u64;
     if embedded_markers(raw) > MAX_EMBEDDED_MARKERS {
         return header_only(raw);
     }
+    single_part(raw).unwrap_or_else(|| parse_whole(raw))
+}
+
+/// The metadata of a message that is one leaf part (neither multipart nor an embedded
+/// message), from its header alone: parsing the whole message would make mail-parser
+/// decode the body (transfer encoding, charset) only for it to be ignored, which is most
+/// of the cost of a large message. None when the message is not such a part.
+fn single_part(raw: &[u8]) -> Option<MessageMeta> {
+    let header_end = blank_line_end(raw);
+    let end = u32::try_from(raw.len()).ok()?;
+    if header_end >= raw.len() {
+        return None;
+    }
+    let mut message = MessageParser::new().parse(&raw[..header_end])?;
+    let root = message.parts.first_mut()?;
+    if root.offset_header != 0 || root.offset_body as usize != header_end {
+        return None;
+    }
+    let content_type =
+        header(root, &HeaderName::ContentType).and_then(|h| h.value.as_content_type());
+    if content_type.is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart") || ct.ctype().eq_ignore_ascii_case("message")
+    }) {
+        return None;
+    }
+    root.offset_end = end;
+    let root = &message.parts[0];
+    let sent_at_unix_s = match header(root, &HeaderName::Date).map(|h| &h.value) {
+        Some(HeaderValue::DateTime(date)) if date.is_valid() => Some(date.to_timestamp()),
+        _ => None,
+    };
+    Some(MessageMeta {
+        envelope: envelope(raw, root),
+        body: structure(raw, &message.parts[..1], 0, false, 0),
+        sent_at_unix_s,
+        size_octets: raw.len() as u64,
+    })
+}
+
+/// The metadata of any message, with mail-parser reading all of it.
+fn parse_whole(raw: &[u8]) -> MessageMeta {
+    let size_octets = raw.len() as u64;
     let Some(message) = MessageParser::new().parse(raw) else {
         return MessageMeta {
             envelope: Envelope::default(),
@@ -327,6 +368,11 @@ fn embedded_markers(raw: &[u8]) -> usize {
 /// Whether a header line starts with field `name` (lower case) and a colon; whitespace
 /// inside the name is ignored, as mail-parser ignores it.
 fn field_name_is(line: &[u8], name: &[u8]) -> bool {
+    // Most lines are body text: reject them on their first letter before looking further.
+    let first = line.iter().find(|b| !b.is_ascii_whitespace());
+    if first.map(u8::to_ascii_lowercase) != name.first().copied() {
+        return false;
+    }
     let Some(colon) = line.iter().position(|&b| b == b':') else {
         return false;
     };
@@ -350,13 +396,16 @@ fn blank_line_end(raw: &[u8]) -> usize {
     if raw.starts_with(b"\n") {
         return 1;
     }
-    let crlf = raw.windows(3).position(|w| w == b"\n\r\n").map(|p| p + 3);
-    let lf = raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
-    match (crlf, lf) {
-        (Some(a), Some(b)) => a.min(b),
-        (Some(a), None) | (None, Some(a)) => a,
-        (None, None) => raw.len(),
-    }
+    // The first line feed followed by an empty line, CRLF or bare LF.
+    raw.iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .find_map(|(at, _)| match &raw[at + 1..] {
+            [b'\n', ..] => Some(at + 2),
+            [b'\r', b'\n', ..] => Some(at + 3),
+            _ => None,
+        })
+        .unwrap_or(raw.len())
 }
 
 /// A text/plain; charset=us-ascii leaf over `raw[body_start..end]`.
@@ -1028,7 +1077,65 @@ body\r\n";
         assert_eq!(embedded_markers(FORWARD), 1);
     }
 
+    #[test]
+    fn only_leaf_messages_take_the_header_only_path() {
+        let plain = b"From: a@b\r\nSubject: s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nline one\r\nline two\r\n";
+        let pdf = b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n";
+        for raw in [&plain[..], &pdf[..]] {
+            let fast = single_part(raw).expect("a leaf message takes the fast path");
+            assert_eq!(fast, parse_whole(raw));
+            assert_eq!(parse(raw), fast);
+        }
+        assert_eq!(
+            single_part(plain).map(|m| m.body.content),
+            Some(PartContent::Text { lines: 2 })
+        );
+        assert!(single_part(ALTERNATIVE).is_none());
+        assert!(single_part(FORWARD).is_none());
+        assert!(single_part(b"Subject: no body\r\n").is_none());
+    }
+
     proptest::proptest! {
+        #[test]
+        fn a_single_part_is_described_from_its_header_as_from_the_whole(
+            headers in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "Content-Type: text/plain; charset=iso-8859-1\r\n",
+                    "Content-Type: text/html; charset=\"utf-8\"\r\n",
+                    "Content-Type: application/pdf; name=\"a b.pdf\"\r\n",
+                    "Content-Type: image/png\r\n",
+                    "Content-Type: TEXT/Plain\r\n",
+                    "Content-Transfer-Encoding: base64\r\n",
+                    "Content-Transfer-Encoding: quoted-printable\r\n",
+                    "Content-Disposition: attachment; filename=x.txt\r\n",
+                    "Content-Language: en, fr\r\n",
+                    "Content-ID: <id@x>\r\n",
+                    "Date: Mon, 7 Feb 1994 21:52:25 -0800\r\n",
+                    "From: \"a\" <a@b>, =?x?q?y?= <c@d>\r\n",
+                    "To: undisclosed-recipients:;\r\n",
+                    "Subject: =?utf-8?b?w6k=?=\r\n",
+                    " folded\r\n",
+                    "Message-ID: <m@x>\r\n",
+                ]),
+                0..12,
+            ),
+            body in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "text\r\n", "=C3=A9=\r\n", "aGVsbG8=\r\n", "\r\n", "--b\r\n", ".\r\n",
+                    "\u{e9}\r\n", "no newline",
+                ]),
+                1..20,
+            ),
+        ) {
+            let raw = format!("{}\r\n{}", headers.concat(), body.concat()).into_bytes();
+            proptest::prop_assume!(!String::from_utf8_lossy(&raw).to_ascii_lowercase().contains("multipart"));
+            let fast = single_part(&raw);
+            let whole = parse_whole(&raw);
+            if let Some(fast) = fast {
+                proptest::prop_assert_eq!(fast, whole);
+            }
+        }
+
         #[test]
         fn any_bytes_give_consistent_meta(
             pieces in proptest::collection::vec(
