@@ -19,8 +19,9 @@ LITERAL_MAX_BYTES = 1 << 20
 LINE_MAX_BYTES = 8192
 
 CAPABILITIES = (
-    b"IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED "
-    b"LIST-STATUS SPECIAL-USE ESEARCH CONDSTORE QRESYNC UTF8=ACCEPT STATUS=SIZE APPENDLIMIT="
+    b"IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN "
+    b"LIST-EXTENDED LIST-STATUS SPECIAL-USE ESEARCH SEARCHRES CONDSTORE QRESYNC UTF8=ACCEPT STATUS=SIZE "
+    b"APPENDLIMIT="
     + str(LITERAL_MAX_BYTES).encode()
     + b" STARTTLS AUTH=SCRAM-SHA-256 AUTH=PLAIN AUTH=LOGIN"
 )
@@ -140,7 +141,7 @@ class ImapTest(unittest.TestCase):
         )
         names = [
             "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory",
-            "oscar", "peggy", "trent",
+            "oscar", "peggy", "trent", "victor",
         ]
         cls.users = {n: f"{n}@{DOMAIN}" for n in names}
         for address in cls.users.values():
@@ -356,6 +357,41 @@ class ImapTest(unittest.TestCase):
         esearch = m._untagged_response(typ, data, "ESEARCH")[1]
         self.assertEqual(len(esearch), 1)
         self.assertRegex(esearch[0], rb'^\(TAG "[A-Z0-9]+"\) UID MAX 5 COUNT 4$')
+
+    def test_imap4rev2_and_searchres(self):
+        c = self.raw("victor")
+        for i in range(4):
+            c.append("INBOX", message(f"rev2 {'odd' if i % 2 else 'even'} {i}", to="victor"))
+        # Before ENABLE the answers are IMAP4rev1's.
+        untagged, _ = c.cmd("SELECT INBOX")
+        self.assertIn(b"* 0 RECENT", untagged)
+        untagged, _ = c.cmd("ENABLE IMAP4rev2")
+        self.assertEqual(untagged, [b"* ENABLED IMAP4rev2"])
+        untagged, _ = c.cmd("SELECT INBOX")
+        self.assertNotIn(b"* 0 RECENT", untagged)
+        self.assertFalse(any(b"[UNSEEN " in u for u in untagged), untagged)
+        self.assertEqual(untagged[-1], b'* LIST (\\HasNoChildren) "/" INBOX')
+        # SAVE alone: nothing but the tagged OK; `$` then names UIDs 2 and 4.
+        untagged, _ = c.cmd("SEARCH RETURN (SAVE) SUBJECT odd")
+        self.assertEqual(untagged, [])
+        untagged, _ = c.cmd("FETCH $ (UID)")
+        self.assertEqual(untagged, [b"* 2 FETCH (UID 2)", b"* 4 FETCH (UID 4)"])
+        # SEARCH without RETURN answers with ESEARCH under IMAP4rev2.
+        untagged, _ = c.cmd("UID SEARCH $")
+        self.assertEqual(untagged, [f'* ESEARCH (TAG "t{c.tags}") UID ALL 2,4'.encode()])
+        c.cmd("STATUS INBOX (RECENT)", expect=b"BAD")
+        c.cmd("SEARCH NEW", expect=b"BAD")
+        # The same through imaplib.
+        m = self.imaplib("victor")
+        typ, data = m._simple_command("ENABLE", "IMAP4rev2")
+        self.assertEqual(typ, "OK")
+        self.assertEqual(m._untagged_response(typ, data, "ENABLED")[1], [b"IMAP4rev2"])
+        m.select("INBOX")
+        typ, data = m._simple_command("SEARCH", "RETURN", "(SAVE)", "SUBJECT", "even")
+        self.assertEqual(typ, "OK")
+        typ, data = m._simple_command("FETCH", "$", "(UID)")
+        self.assertEqual(typ, "OK")
+        self.assertEqual(m._untagged_response(typ, data, "FETCH")[1], [b"1 (UID 1)", b"3 (UID 3)"])
 
     def test_append_utf8(self):
         c = self.raw("trent")

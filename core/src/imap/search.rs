@@ -45,6 +45,8 @@ pub struct SearchContext {
     pub max_uid: u32,
     /// Whether the message is \Recent in this session.
     pub recent: bool,
+    /// Whether the message is in the saved search result (`$`, RFC 5182).
+    pub saved: bool,
 }
 
 /// Whether evaluating `key` needs the message's raw bytes (HEADER, BODY, TEXT).
@@ -99,8 +101,10 @@ impl Candidate<'_> {
             SearchKey::Not(key) => !self.eval(key),
             SearchKey::Or(left, right) => self.eval(left) || self.eval(right),
             SearchKey::All => true,
-            SearchKey::SequenceSet(set) => contains(set, self.ctx.seq, self.ctx.max_seq),
-            SearchKey::Uid(set) => contains(set, self.msg.uid, self.ctx.max_uid),
+            SearchKey::SequenceSet(set) => {
+                contains(set, self.ctx.seq, self.ctx.max_seq, self.ctx.saved)
+            }
+            SearchKey::Uid(set) => contains(set, self.msg.uid, self.ctx.max_uid, self.ctx.saved),
             SearchKey::Answered => self.has_flag("\\Answered"),
             SearchKey::Deleted => self.has_flag("\\Deleted"),
             SearchKey::Draft => self.has_flag("\\Draft"),
@@ -224,8 +228,9 @@ fn needle(text: &AString<'_>) -> String {
     String::from_utf8_lossy(text.as_ref()).to_lowercase()
 }
 
-/// Whether `value` is in a sequence set, `*` standing for `largest`.
-fn contains(set: &SequenceSet, value: u32, largest: u32) -> bool {
+/// Whether `value` is in a sequence set, `*` standing for `largest` and `$` matching
+/// when `saved`.
+fn contains(set: &SequenceSet, value: u32, largest: u32, saved: bool) -> bool {
     let Some(largest) = NonZeroU32::new(largest) else {
         return false;
     };
@@ -235,6 +240,7 @@ fn contains(set: &SequenceSet, value: u32, largest: u32) -> bool {
             let (a, b) = (from.expand(largest).get(), to.expand(largest).get());
             (a.min(b)..=a.max(b)).contains(&value)
         }
+        Sequence::LastCommand => saved,
     })
 }
 

@@ -16,6 +16,7 @@ const CTX: SearchContext = SearchContext {
     max_seq: 10,
     max_uid: 20,
     recent: false,
+    saved: false,
 };
 
 /// The key of `SEARCH <spec>` as imap-codec decodes it (an and-list for several).
@@ -148,6 +149,7 @@ fn sequence_and_uid_sets() {
         max_seq: 3,
         max_uid: 7,
         recent: false,
+        saved: false,
     };
     assert!(hit_with(PLAIN, "*", &last));
     assert!(hit_with(PLAIN, "5:*", &last));

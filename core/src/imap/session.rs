@@ -146,6 +146,10 @@ pub struct Session {
     condstore: bool,
     qresync: bool,
     utf8: bool,
+    /// The client enabled IMAP4rev2 (RFC 9051).
+    rev2: bool,
+    /// The UIDs saved by the last `SEARCH RETURN (SAVE)`, ascending (`$`, RFC 5182).
+    saved: Vec<Uid>,
     closed: bool,
     /// TLS is active on the connection.
     tls: bool,
@@ -192,6 +196,8 @@ impl Session {
             condstore: false,
             qresync: false,
             utf8: false,
+            rev2: false,
+            saved: Vec::new(),
             closed: false,
             tls: false,
             login: None,
@@ -253,8 +259,9 @@ impl Session {
 
     fn capabilities(&self) -> String {
         let mut caps = String::from(
-            "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE \
-             CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE ESEARCH CONDSTORE QRESYNC \
+            "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS \
+             MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE ESEARCH SEARCHRES CONDSTORE \
+             QRESYNC \
              UTF8=ACCEPT STATUS=SIZE",
         );
         let _ = write!(caps, " APPENDLIMIT={}", self.cfg.literal_max_bytes);
@@ -630,6 +637,13 @@ impl Session {
                         CapabilityEnable::Utf8(_) if !self.utf8 => {
                             self.utf8 = true;
                             enabled.push("UTF8=ACCEPT");
+                        }
+                        other
+                            if !self.rev2
+                                && other.to_string().eq_ignore_ascii_case("IMAP4rev2") =>
+                        {
+                            self.rev2 = true;
+                            enabled.push("IMAP4rev2");
                         }
                         other
                             if !self.qresync

@@ -170,9 +170,9 @@ const MSG1: &str = "From: a@example.org\r\nSubject: one\r\n\r\nhello\r\n";
 const MSG2: &str = "From: b@example.org\r\nSubject: two\r\n\r\nworld\r\n";
 const MSG3: &str = "From: c@example.org\r\nSubject: three\r\n\r\nagain\r\n";
 
-const CAPS: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE \
-                    CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE ESEARCH CONDSTORE QRESYNC \
-                    UTF8=ACCEPT STATUS=SIZE APPENDLIMIT=52428800";
+const CAPS: &str = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT \
+                    UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE ESEARCH \
+                    SEARCHRES CONDSTORE QRESYNC UTF8=ACCEPT STATUS=SIZE APPENDLIMIT=52428800";
 
 const AUTH_CAPS: &str = " AUTH=SCRAM-SHA-256 AUTH=PLAIN AUTH=LOGIN";
 
@@ -838,9 +838,10 @@ fn search_return_answers_with_esearch() {
         ),
         "* ESEARCH (TAG \"f\") MAX 4\r\nf OK SEARCH completed\r\n"
     );
+    // SAVE alone answers with the tagged OK only (RFC 5182 §2.1).
     assert_eq!(
         c.send(&mut world, "g SEARCH RETURN (SAVE) ALL\r\n"),
-        "g BAD SAVE needs SEARCHRES, which is not offered\r\n"
+        "g OK SEARCH completed\r\n"
     );
     // With MODSEQ in the criteria: the highest MODSEQ of the messages reported.
     let modseq = |uid: Uid| {
@@ -1662,4 +1663,300 @@ fn partial_body_fetch_reads_only_its_range() {
         "i FETCH 1 (BODY.PEEK[]<0.10> BODY.PEEK[TEXT]<0.10>)\r\n",
     );
     assert_eq!(world.body_bytes_read, body.len() as u64);
+}
+
+/// The mailbox with MSG1, MSG2, MSG3, MSG1, MSG2 (UIDs 1-5), selected.
+fn five_selected(world: &mut World) -> Client {
+    let mut c = Client::logged_in(world);
+    for body in [MSG1, MSG2, MSG3, MSG1, MSG2] {
+        append_text(world, &mut c, "INBOX", body);
+    }
+    select_inbox(world, &mut c);
+    c
+}
+
+/// Sends each command and checks its exact reply.
+fn transcript(world: &mut World, c: &mut Client, steps: &[(&str, &str)]) {
+    for (command, reply) in steps {
+        assert_eq!(c.send(world, command), *reply, "after {command:?}");
+    }
+}
+
+#[test]
+fn search_save_and_dollar_refer_to_saved_uids() {
+    let mut world = World::new();
+    let mut c = five_selected(&mut world);
+    let uv = |w: &World, name: &str| w.shard.mailbox(ACCOUNT, name).map_or(0, |m| m.uidvalidity);
+    let (archive, trash) = (uv(&world, "Archive"), uv(&world, "Trash"));
+    transcript(
+        &mut world,
+        &mut c,
+        &[
+            // Before any SAVE, `$` is the empty set.
+            ("a FETCH $ (FLAGS)\r\n", "a OK FETCH completed\r\n"),
+            (
+                "a2 UID SEARCH $\r\n",
+                "* SEARCH\r\na2 OK SEARCH completed\r\n",
+            ),
+            // SAVE alone: only the tagged OK.
+            (
+                "b SEARCH RETURN (SAVE) SUBJECT two\r\n",
+                "b OK SEARCH completed\r\n",
+            ),
+            (
+                "c FETCH $ (UID)\r\n",
+                "* 2 FETCH (UID 2)\r\n* 5 FETCH (UID 5)\r\nc OK FETCH completed\r\n",
+            ),
+            (
+                "d UID SEARCH $\r\n",
+                "* SEARCH 2 5\r\nd OK SEARCH completed\r\n",
+            ),
+            (
+                "d2 SEARCH 1,$\r\n",
+                "* SEARCH 1 2 5\r\nd2 OK SEARCH completed\r\n",
+            ),
+            // With MIN (or MAX) and neither ALL nor COUNT, only those are saved.
+            (
+                "e SEARCH RETURN (SAVE MIN) SUBJECT two\r\n",
+                "* ESEARCH (TAG \"e\") MIN 2\r\ne OK SEARCH completed\r\n",
+            ),
+            (
+                "f UID SEARCH RETURN (ALL) $\r\n",
+                "* ESEARCH (TAG \"f\") UID ALL 2\r\nf OK SEARCH completed\r\n",
+            ),
+            (
+                "g SEARCH RETURN (MAX SAVE MIN) ALL\r\n",
+                "* ESEARCH (TAG \"g\") MIN 1 MAX 5\r\ng OK SEARCH completed\r\n",
+            ),
+            (
+                "h UID FETCH $ (FLAGS)\r\n",
+                "* 1 FETCH (UID 1 FLAGS ())\r\n* 5 FETCH (UID 5 FLAGS ())\r\nh OK FETCH completed\r\n",
+            ),
+            // With COUNT (or ALL), everything that matched is saved.
+            (
+                "i SEARCH RETURN (SAVE COUNT MIN) SUBJECT one\r\n",
+                "* ESEARCH (TAG \"i\") MIN 1 COUNT 2\r\ni OK SEARCH completed\r\n",
+            ),
+            (
+                "j UID SEARCH RETURN () $\r\n",
+                "* ESEARCH (TAG \"j\") UID ALL 1,4\r\nj OK SEARCH completed\r\n",
+            ),
+            // A failed SEARCH with SAVE empties `$`.
+            (
+                "k SEARCH RETURN (SAVE) CHARSET KOI8-R ALL\r\n",
+                "k NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset\r\n",
+            ),
+            (
+                "l UID SEARCH $\r\n",
+                "* SEARCH\r\nl OK SEARCH completed\r\n",
+            ),
+            ("l2 COPY $ Archive\r\n", "l2 OK No messages\r\n"),
+            ("l3 UID MOVE $ Trash\r\n", "l3 OK No messages\r\n"),
+            // COPY, STORE and MOVE, with and without UID.
+            (
+                "m SEARCH RETURN (SAVE) SUBJECT two\r\n",
+                "m OK SEARCH completed\r\n",
+            ),
+            // A SEARCH with SAVE sees `$` as it was before it.
+            (
+                "m2 SEARCH RETURN (SAVE) $ UID 4:*\r\n",
+                "m2 OK SEARCH completed\r\n",
+            ),
+            (
+                "m3 UID SEARCH $\r\n",
+                "* SEARCH 5\r\nm3 OK SEARCH completed\r\n",
+            ),
+            (
+                "m4 SEARCH RETURN (SAVE) SUBJECT two\r\n",
+                "m4 OK SEARCH completed\r\n",
+            ),
+            (
+                "n UID COPY $ Archive\r\n",
+                &format!("n OK [COPYUID {archive} 2,5 1:2] COPY completed\r\n"),
+            ),
+            (
+                "o STORE 1,$ +FLAGS.SILENT (\\Deleted)\r\n",
+                "o OK STORE completed\r\n",
+            ),
+            (
+                "o2 UID STORE $ +FLAGS (\\Flagged)\r\n",
+                "* 2 FETCH (UID 2 FLAGS (\\Deleted \\Flagged))\r\n\
+                 * 5 FETCH (UID 5 FLAGS (\\Deleted \\Flagged))\r\no2 OK STORE completed\r\n",
+            ),
+            (
+                "p MOVE $ Trash\r\n",
+                &format!(
+                    "* OK [COPYUID {trash} 2,5 1:2] Moved\r\n* 5 EXPUNGE\r\n* 2 EXPUNGE\r\n\
+                     p OK MOVE completed\r\n"
+                ),
+            ),
+            // Expunged messages drop out of `$`.
+            (
+                "q UID SEARCH $\r\n",
+                "* SEARCH\r\nq OK SEARCH completed\r\n",
+            ),
+            ("r FETCH $ (UID)\r\n", "r OK FETCH completed\r\n"),
+            (
+                "s SEARCH RETURN (SAVE) ALL\r\n",
+                "s OK SEARCH completed\r\n",
+            ),
+            (
+                "s2 UID SEARCH $\r\n",
+                "* SEARCH 1 3 4\r\ns2 OK SEARCH completed\r\n",
+            ),
+            // UID EXPUNGE $ expunges the saved messages marked \Deleted (UID 1).
+            (
+                "s3 SEARCH RETURN (SAVE) UID 1:3\r\n",
+                "s3 OK SEARCH completed\r\n",
+            ),
+            (
+                "s4 UID EXPUNGE $\r\n",
+                "* 1 EXPUNGE\r\ns4 OK EXPUNGE completed\r\n",
+            ),
+            (
+                "s5 UID SEARCH $\r\n",
+                "* SEARCH 3\r\ns5 OK SEARCH completed\r\n",
+            ),
+        ],
+    );
+    assert_eq!(
+        world
+            .shard
+            .mailbox(ACCOUNT, "Trash")
+            .map(|m| m.messages.len()),
+        Some(2)
+    );
+    // SELECT and EXAMINE forget `$`.
+    for reselect in ["t SELECT INBOX\r\n", "t EXAMINE INBOX\r\n"] {
+        c.send(&mut world, "u SEARCH RETURN (SAVE) ALL\r\n");
+        assert!(c.send(&mut world, reselect).starts_with("* 2 EXISTS\r\n"));
+        assert_eq!(
+            c.send(&mut world, "v UID SEARCH $\r\n"),
+            "* SEARCH\r\nv OK SEARCH completed\r\n"
+        );
+    }
+}
+
+#[test]
+fn imap4rev2_enabled_changes_what_the_server_says() {
+    let mut world = World::new();
+    let mut c = Client::logged_in(&mut world);
+    for body in [MSG1, MSG2, MSG3] {
+        append_text(&mut world, &mut c, "INBOX", body);
+    }
+    let uv = world
+        .shard
+        .mailbox(ACCOUNT, "INBOX")
+        .map_or(0, |m| m.uidvalidity);
+    c.send(&mut world, "a CREATE work/2024\r\n");
+    c.send(&mut world, "a2 DELETE work\r\n");
+    c.send(&mut world, "a3 CREATE Entw&APw-rfe\r\n");
+    let drafts_uv = world
+        .shard
+        .mailbox(ACCOUNT, "Entwürfe")
+        .map_or(0, |m| m.uidvalidity);
+    let rev1_select = select_inbox(&mut world, &mut c);
+    assert!(
+        rev1_select.contains("* 0 RECENT\r\n* FLAGS"),
+        "{rev1_select}"
+    );
+    assert!(rev1_select.contains("* OK [UNSEEN 1]"), "{rev1_select}");
+    // Without ENABLE, IMAP4rev1 as before.
+    transcript(
+        &mut world,
+        &mut c,
+        &[
+            (
+                "b LIST \"\" work\r\n",
+                "* LIST (\\Noselect \\HasChildren) \"/\" work\r\nb OK LIST completed\r\n",
+            ),
+            (
+                "b2 SEARCH SUBJECT two\r\n",
+                "* SEARCH 2\r\nb2 OK SEARCH completed\r\n",
+            ),
+            (
+                "b3 STATUS INBOX (RECENT)\r\n",
+                "* STATUS INBOX (RECENT 0)\r\nb3 OK STATUS completed\r\n",
+            ),
+            (
+                "b4 LIST \"\" Entw*\r\n",
+                "* LIST (\\HasNoChildren) \"/\" Entw&APw-rfe\r\nb4 OK LIST completed\r\n",
+            ),
+            (
+                "c ENABLE IMAP4rev2\r\n",
+                "* ENABLED IMAP4rev2\r\nc OK ENABLE completed\r\n",
+            ),
+            (
+                "c2 ENABLE IMAP4rev2\r\n",
+                "* ENABLED\r\nc2 OK ENABLE completed\r\n",
+            ),
+            // No RECENT, no UNSEEN, and the mailbox's LIST response.
+            (
+                "d SELECT INBOX\r\n",
+                &format!(
+                    "* 3 EXISTS\r\n* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n\
+                     * OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] \
+                     Flags permitted\r\n* OK [UIDVALIDITY {uv}] UIDs valid\r\n\
+                     * OK [UIDNEXT 4] Predicted next UID\r\n* OK [HIGHESTMODSEQ 4] Highest\r\n\
+                     * LIST (\\HasNoChildren) \"/\" INBOX\r\nd OK [READ-WRITE] SELECT completed\r\n"
+                ),
+            ),
+            // SEARCH without RETURN answers with ESEARCH.
+            (
+                "e SEARCH SUBJECT two\r\n",
+                "* ESEARCH (TAG \"e\") ALL 2\r\ne OK SEARCH completed\r\n",
+            ),
+            (
+                "e2 UID SEARCH SUBJECT nothing\r\n",
+                "* ESEARCH (TAG \"e2\") UID\r\ne2 OK SEARCH completed\r\n",
+            ),
+            // RECENT, NEW and OLD are gone.
+            (
+                "f SEARCH NOT NEW\r\n",
+                "f BAD RECENT, NEW and OLD are not in IMAP4rev2\r\n",
+            ),
+            (
+                "f2 UID SEARCH OR SUBJECT two RECENT\r\n",
+                "f2 BAD RECENT, NEW and OLD are not in IMAP4rev2\r\n",
+            ),
+            (
+                "f3 SEARCH OLD\r\n",
+                "f3 BAD RECENT, NEW and OLD are not in IMAP4rev2\r\n",
+            ),
+            (
+                "g STATUS INBOX (MESSAGES RECENT)\r\n",
+                "g BAD RECENT is not in IMAP4rev2\r\n",
+            ),
+            (
+                "g2 STATUS INBOX (MESSAGES)\r\n",
+                "* STATUS INBOX (MESSAGES 3)\r\ng2 OK STATUS completed\r\n",
+            ),
+            (
+                "g3 LIST \"\" INBOX RETURN (STATUS (RECENT))\r\n",
+                "g3 BAD RECENT is not in IMAP4rev2\r\n",
+            ),
+            // A plain LIST shows missing parents as \NonExistent.
+            (
+                "h LIST \"\" work\r\n",
+                "* LIST (\\NonExistent \\HasChildren) \"/\" work\r\nh OK LIST completed\r\n",
+            ),
+            // Mailbox names are UTF-8.
+            (
+                "i LIST \"\" Entw*\r\n",
+                "* LIST (\\HasNoChildren) \"/\" {9}\r\nEntwürfe\r\ni OK LIST completed\r\n",
+            ),
+            (
+                "j EXAMINE \"Entwürfe\"\r\n",
+                &format!(
+                    "* 0 EXISTS\r\n* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n\
+                     * OK [PERMANENTFLAGS ()] Read-only mailbox\r\n\
+                     * OK [UIDVALIDITY {}] UIDs valid\r\n\
+                     * OK [UIDNEXT 1] Predicted next UID\r\n* OK [HIGHESTMODSEQ 1] Highest\r\n\
+                     * LIST (\\HasNoChildren) \"/\" {{9}}\r\nEntwürfe\r\n\
+                     j OK [READ-ONLY] EXAMINE completed\r\n",
+                    drafts_uv
+                ),
+            ),
+        ],
+    );
 }

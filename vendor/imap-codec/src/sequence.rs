@@ -39,10 +39,19 @@ pub(crate) fn sequence_set(input: &[u8]) -> IMAPResult<&[u8], SequenceSet> {
                 // Ordering is important!
                 map(seq_range, |(from, to)| Sequence::Range(from, to)),
                 map(seq_number, Sequence::Single),
+                value(Sequence::LastCommand, seq_last_command),
             )),
         ),
         |set| SequenceSet(Vec1::unvalidated(set)),
     )(input)
+}
+
+/// `seq-last-command = "$"` (RFC 5182 §2.1, RFC 9051 §9)
+///
+/// Refers to the result saved by the last `SEARCH RETURN (SAVE)`.
+/// (`sequence-set =/ seq-last-command`)
+pub(crate) fn seq_last_command(input: &[u8]) -> IMAPResult<&[u8], &[u8]> {
+    tag(b"$")(input)
 }
 
 /// `seq-range = seq-number ":" seq-number`
@@ -85,8 +94,20 @@ pub(crate) fn seq_number(input: &[u8]) -> IMAPResult<&[u8], SeqOrUid> {
 mod tests {
     use std::println;
 
+    use std::vec;
+
+    use imap_types::{
+        command::{Command, CommandBody},
+        extensions::esearch::SearchReturnOption,
+        fetch::MessageDataItemName,
+        search::SearchKey,
+    };
+
     use super::*;
-    use crate::encode::{EncodeContext, EncodeIntoContext};
+    use crate::{
+        encode::{EncodeContext, EncodeIntoContext},
+        testing::kat_inverse_command,
+    };
 
     #[test]
     fn test_encode_of_some_sequence_sets() {
@@ -118,6 +139,95 @@ mod tests {
 
         let (rem, val) = sequence_set(b"1:*,5?").unwrap();
         println!("{rem:?}, {val:?}");
+    }
+
+    #[test]
+    fn test_parse_sequence_set_last_command() {
+        assert_eq!(
+            sequence_set(b"$?").unwrap(),
+            (b"?".as_ref(), SequenceSet::from(Sequence::LastCommand))
+        );
+        assert_eq!(
+            sequence_set(b"1,$,3:*?").unwrap().1,
+            SequenceSet::try_from(vec![
+                Sequence::Single(SeqOrUid::Value(1.try_into().unwrap())),
+                Sequence::LastCommand,
+                Sequence::Range(SeqOrUid::Value(3.try_into().unwrap()), SeqOrUid::Asterisk),
+            ])
+            .unwrap()
+        );
+        // `$` is not a seq-number: no ranges with it.
+        assert!(matches!(sequence_set(b"$:4?"), Ok((b":4?", _))));
+        assert!(sequence_set(b"$").is_err());
+    }
+
+    #[test]
+    fn test_kat_inverse_command_searchres() {
+        kat_inverse_command(&[
+            (
+                b"A FETCH $ (FLAGS)\r\n".as_ref(),
+                b"".as_ref(),
+                Command::new(
+                    "A",
+                    CommandBody::fetch(
+                        SequenceSet::from(Sequence::LastCommand),
+                        vec![MessageDataItemName::Flags],
+                        false,
+                    )
+                    .unwrap(),
+                )
+                .unwrap(),
+            ),
+            (
+                b"A UID COPY 1,$ INBOX\r\n",
+                b"",
+                Command::new(
+                    "A",
+                    CommandBody::copy(SequenceSet::try_from("1,$").unwrap(), "INBOX", true)
+                        .unwrap(),
+                )
+                .unwrap(),
+            ),
+            (
+                b"A UID SEARCH RETURN (SAVE) $ UID $\r\n",
+                b"",
+                Command::new(
+                    "A",
+                    CommandBody::Search {
+                        charset: None,
+                        criteria: Vec1::try_from(vec![
+                            SearchKey::SequenceSet(SequenceSet::from(Sequence::LastCommand)),
+                            SearchKey::Uid(SequenceSet::from(Sequence::LastCommand)),
+                        ])
+                        .unwrap(),
+                        uid: true,
+                        return_options: Some(vec![SearchReturnOption::Save]),
+                    },
+                )
+                .unwrap(),
+            ),
+        ]);
+    }
+
+    #[test]
+    fn test_last_command_in_sequence_set_type() {
+        let mut set = SequenceSet::try_from("$,3,1:2").unwrap();
+        assert!(set.contains_last_command());
+        set.normalize();
+        assert_eq!(set, SequenceSet::try_from("1:3,$").unwrap());
+        // The saved result cannot be expanded without the session.
+        let largest = 10.try_into().unwrap();
+        assert_eq!(
+            SequenceSet::from(Sequence::LastCommand)
+                .iter(largest)
+                .count(),
+            0
+        );
+        assert!(
+            !SequenceSet::try_from("1:*")
+                .unwrap()
+                .contains_last_command()
+        );
     }
 
     #[test]

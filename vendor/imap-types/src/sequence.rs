@@ -43,6 +43,7 @@ impl SequenceSet {
     pub fn normalize(&mut self) -> &mut Self {
         let mut singles = BTreeSet::new();
         let mut ranges = Vec::with_capacity(self.0.0.len());
+        let mut last_command = false;
 
         // First, normalize all sequences
         for seq in &mut self.0.0 {
@@ -56,6 +57,7 @@ impl SequenceSet {
                 Sequence::Range(a, b) => {
                     ranges.push(a.to_non_zero_u32()..b.to_non_zero_u32().saturating_add(1));
                 }
+                Sequence::LastCommand => last_command = true,
             }
         }
 
@@ -104,7 +106,13 @@ impl SequenceSet {
         self.0.0.sort_by_key(|seq| match seq {
             Sequence::Single(a) => a.to_non_zero_u32(),
             Sequence::Range(a, _) => a.to_non_zero_u32(),
+            Sequence::LastCommand => NonZeroU32::MAX,
         });
+
+        // The saved search result (RFC 5182) is kept once, at the end.
+        if last_command {
+            self.0.0.push(Sequence::LastCommand);
+        }
 
         self
     }
@@ -214,6 +222,16 @@ impl FromStr for SequenceSet {
 pub enum Sequence {
     Single(SeqOrUid),
     Range(SeqOrUid, SeqOrUid),
+    /// `seq-last-command` (`$`): the result saved by the last `SEARCH RETURN (SAVE)`
+    /// (RFC 5182 §2.1).
+    LastCommand,
+}
+
+impl SequenceSet {
+    /// Whether the set refers to the saved search result (`$`, RFC 5182 §2.1).
+    pub fn contains_last_command(&self) -> bool {
+        self.0.as_ref().contains(&Sequence::LastCommand)
+    }
 }
 
 impl Sequence {
@@ -272,6 +290,8 @@ impl PartialOrd for Sequence {
 
                 None
             }
+            (Sequence::LastCommand, Sequence::LastCommand) => Some(Ordering::Equal),
+            (Sequence::LastCommand, _) | (_, Sequence::LastCommand) => None,
         }
     }
 }
@@ -302,6 +322,7 @@ impl FromStr for Sequence {
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         match value.split(':').count() {
             0 => Err(ValidationError::new(ValidationErrorKind::Empty)),
+            1 if value == "$" => Ok(Sequence::LastCommand),
             1 => Ok(Sequence::Single(SeqOrUid::try_from(value)?)),
             2 => {
                 let mut split = value.split(':');
@@ -742,18 +763,22 @@ fn simplify(sequence_set: SequenceSet, largest: NonZeroU32, sort: bool) -> VecDe
         .0
         .0
         .into_iter()
-        .map(|seq| match seq {
-            Sequence::Single(a) => (u32::from(a.expand(largest)), u32::from(a.expand(largest))),
+        .filter_map(|seq| match seq {
+            Sequence::Single(a) => {
+                Some((u32::from(a.expand(largest)), u32::from(a.expand(largest))))
+            }
             Sequence::Range(a, b) => {
                 let a = u32::from(a.expand(largest));
                 let b = u32::from(b.expand(largest));
 
                 if sort {
-                    if a <= b { (a, b) } else { (b, a) }
+                    if a <= b { Some((a, b)) } else { Some((b, a)) }
                 } else {
-                    (a, b)
+                    Some((a, b))
                 }
             }
+            // The saved search result is not known here; the caller resolves it.
+            Sequence::LastCommand => None,
         })
         .collect()
 }
@@ -766,7 +791,10 @@ fn cleanup(remaining: VecDeque<(u32, u32)>) -> VecDeque<(u32, u32)> {
     };
 
     let mut stack = VecDeque::new();
-    stack.push_back(remaining.pop_front().unwrap());
+    let Some(first) = remaining.pop_front() else {
+        return stack;
+    };
+    stack.push_back(first);
 
     for (x, y) in remaining.into_iter() {
         let last = stack.back_mut().unwrap();

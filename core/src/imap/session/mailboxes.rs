@@ -25,8 +25,14 @@ impl Session {
         Ok(name)
     }
 
+    /// Whether mailbox names travel in UTF-8 (UTF8=ACCEPT or IMAP4rev2) rather than
+    /// modified UTF-7.
+    fn utf8_names(&self) -> bool {
+        self.utf8 || self.rev2
+    }
+
     pub(super) fn wire_name(&self, name: &str) -> String {
-        if self.utf8 {
+        if self.utf8_names() {
             name.to_string()
         } else {
             names::encode_utf7(name)
@@ -68,6 +74,10 @@ impl Session {
     ) -> Option<Action> {
         let tag = ctx.tag.clone();
         let verb = if query.lsub { "LSUB" } else { "LIST" };
+        if self.rev2 && query.status.contains(&StatusDataItemName::Recent) {
+            self.line(&format!("{tag} BAD RECENT is not in IMAP4rev2"));
+            return None;
+        }
         let reference = match reference {
             Mailbox::Inbox => Ok("INBOX".to_string()),
             Mailbox::Other(o) => self.decode_name(o.as_ref()),
@@ -108,11 +118,17 @@ impl Session {
 
     /// A name (or pattern) as the client sent it, in UTF-8.
     fn decode_name(&self, bytes: &[u8]) -> Result<String, NameError> {
-        if self.utf8 {
+        if self.utf8_names() {
             String::from_utf8(bytes.to_vec()).map_err(|_| NameError::Encoding)
         } else {
             names::decode_utf7(bytes)
         }
+    }
+
+    /// The LIST response of the mailbox just selected (IMAP4rev2, RFC 9051 §6.3.2).
+    pub(super) fn selected_list_line(&mut self, ctx: &Ctx<'_>, name: &str) {
+        let view = ListView::new(ctx);
+        self.list_line(ctx, &view, &ListQuery::default(), name, false);
     }
 
     /// One LIST or LSUB response, and its STATUS response when LIST-STATUS asks.
@@ -128,7 +144,7 @@ impl Session {
         let mut attrs: Vec<&str> = Vec::new();
         if !exists {
             // \NonExistent implies \Noselect (RFC 5258 §3.4).
-            attrs.push(if query.extended {
+            attrs.push(if query.extended || self.rev2 {
                 "NonExistent"
             } else {
                 "Noselect"
@@ -375,6 +391,9 @@ impl Session {
             Ok(n) => n,
             Err(e) => return self.name_error(&tag, &e),
         };
+        if self.rev2 && items.contains(&StatusDataItemName::Recent) {
+            return self.line(&format!("{tag} BAD RECENT is not in IMAP4rev2"));
+        }
         let Some(m) = ctx.mailbox(&name) else {
             return self.line(&format!("{tag} NO [NONEXISTENT] No such mailbox"));
         };

@@ -232,6 +232,40 @@ pub(super) fn uses_modseq(key: &SearchKey<'_>) -> bool {
     }
 }
 
+/// Whether `key` uses RECENT, NEW or OLD, which IMAP4rev2 removed (RFC 9051 Appendix E).
+fn uses_recent(key: &SearchKey<'_>) -> bool {
+    match key {
+        SearchKey::Recent | SearchKey::New | SearchKey::Old => true,
+        SearchKey::And(keys) => keys.as_ref().iter().any(uses_recent),
+        SearchKey::Not(key) => uses_recent(key),
+        SearchKey::Or(left, right) => uses_recent(left) || uses_recent(right),
+        _ => false,
+    }
+}
+
+/// What `SEARCH RETURN (... SAVE ...)` saves from the matching UIDs (ascending): only
+/// MIN and/or MAX when they come without ALL or COUNT, else all (RFC 5182 §2.4).
+fn saved_result(options: &[SearchReturnOption], hit_uids: Vec<Uid>) -> Vec<Uid> {
+    let has = |o: SearchReturnOption| options.contains(&o);
+    if has(SearchReturnOption::All) || has(SearchReturnOption::Count) {
+        return hit_uids;
+    }
+    let (min, max) = (has(SearchReturnOption::Min), has(SearchReturnOption::Max));
+    if !min && !max {
+        return hit_uids;
+    }
+    let mut out = Vec::new();
+    if let (true, Some(first)) = (min, hit_uids.first()) {
+        out.push(*first);
+    }
+    if let (true, Some(last)) = (max, hit_uids.last())
+        && out.last() != Some(last)
+    {
+        out.push(*last);
+    }
+    out
+}
+
 impl Session {
     /// SEARCH and UID SEARCH; with `RETURN (...)` the answer is ESEARCH (RFC 4731).
     pub(super) fn search(
@@ -243,17 +277,20 @@ impl Session {
         return_options: Option<&[SearchReturnOption]>,
     ) {
         let tag = ctx.tag.clone();
+        let save = return_options.is_some_and(|r| r.contains(&SearchReturnOption::Save));
         if let Some(c) = charset
             && !c.eq_ignore_ascii_case("UTF-8")
             && !c.eq_ignore_ascii_case("US-ASCII")
         {
+            self.search_failed(save);
             return self.line(&format!(
                 "{tag} NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset"
             ));
         }
-        if return_options.is_some_and(|r| r.contains(&SearchReturnOption::Save)) {
+        if self.rev2 && criteria.iter().any(uses_recent) {
+            self.search_failed(save);
             return self.line(&format!(
-                "{tag} BAD SAVE needs SEARCHRES, which is not offered"
+                "{tag} BAD RECENT, NEW and OLD are not in IMAP4rev2"
             ));
         }
         let with_modseq = criteria.iter().any(uses_modseq);
@@ -269,6 +306,8 @@ impl Session {
         let max_uid = view.last().copied().unwrap_or(0);
         // Matching numbers (sequence numbers or UIDs), ascending, with their MODSEQ.
         let mut hits: Vec<(u32, ModSeq)> = Vec::new();
+        // The UIDs of the hits, for SAVE.
+        let mut hit_uids: Vec<Uid> = Vec::new();
         for (i, u) in view.iter().enumerate() {
             let Some(msg) = ctx.mailbox(&name).and_then(|m| m.messages.get(u)).cloned() else {
                 continue;
@@ -277,6 +316,7 @@ impl Session {
                 match ctx.store.read_body(&name, *u) {
                     Ok(b) => Some(b),
                     Err(e) => {
+                        self.search_failed(save);
                         return self.line(&format!(
                             "{tag} NO [SERVERBUG] {}",
                             one_line(&e.to_string())
@@ -291,16 +331,25 @@ impl Session {
                 max_seq: view.len() as u32,
                 max_uid,
                 recent: false,
+                saved: self.is_saved(*u),
             };
             if criteria
                 .iter()
                 .all(|k| search::matches(k, &sctx, &msg, raw.as_deref()))
             {
                 hits.push((if uid { *u } else { i as u32 + 1 }, msg.modseq));
+                hit_uids.push(*u);
             }
         }
+        if let Some(options) = return_options.filter(|_| save) {
+            self.saved = saved_result(options, hit_uids);
+        }
         match return_options {
+            // SAVE alone returns nothing but the tagged OK (RFC 5182 §2.1).
+            Some([SearchReturnOption::Save]) => {}
             Some(options) => self.esearch(&tag, uid, options, &hits, with_modseq),
+            // IMAP4rev2 answers a SEARCH without RETURN as RETURN (ALL) (RFC 9051 §6.4.4).
+            None if self.rev2 => self.esearch(&tag, uid, &[], &hits, with_modseq),
             None => {
                 let highest = hits.iter().map(|h| h.1).max();
                 let modseq = highest
@@ -311,6 +360,13 @@ impl Session {
         }
         self.sync(ctx.store, uid, uid);
         self.line(&format!("{tag} OK SEARCH completed"));
+    }
+
+    /// A SEARCH with SAVE that fails leaves `$` empty (RFC 5182 §2.1).
+    fn search_failed(&mut self, save: bool) {
+        if save {
+            self.saved.clear();
+        }
     }
 
     /// The ESEARCH response for `hits` (ascending numbers with their MODSEQ).

@@ -12,6 +12,8 @@ impl Session {
     ) {
         let tag = ctx.tag.clone();
         let verb = if read_only { "EXAMINE" } else { "SELECT" };
+        // SELECT and EXAMINE, even failing ones, forget `$` (RFC 5182 §2.1).
+        self.saved.clear();
         if self.selected.take().is_some() && self.qresync {
             self.line("* OK [CLOSED] Previous mailbox closed");
         }
@@ -62,11 +64,12 @@ impl Session {
             .messages
             .values()
             .position(|x| !x.flags.iter().any(|f| f == "\\Seen"));
-        let mut lines = vec![
-            format!("* {} EXISTS", uids.len()),
-            "* 0 RECENT".to_string(),
-            format!("* FLAGS ({flags})"),
-        ];
+        // IMAP4rev2 has neither RECENT nor UNSEEN (RFC 9051 Appendix E).
+        let mut lines = vec![format!("* {} EXISTS", uids.len())];
+        if !self.rev2 {
+            lines.push("* 0 RECENT".to_string());
+        }
+        lines.push(format!("* FLAGS ({flags})"));
         if read_only {
             lines.push("* OK [PERMANENTFLAGS ()] Read-only mailbox".to_string());
         } else {
@@ -74,7 +77,7 @@ impl Session {
                 "* OK [PERMANENTFLAGS ({SYSTEM_FLAGS} \\*)] Flags permitted"
             ));
         }
-        if let Some(p) = first_unseen {
+        if let (false, Some(p)) = (self.rev2, first_unseen) {
             lines.push(format!("* OK [UNSEEN {}] First unseen", p + 1));
         }
         lines.push(format!("* OK [UIDVALIDITY {}] UIDs valid", m.uidvalidity));
@@ -108,6 +111,13 @@ impl Session {
         });
         for l in lines {
             self.line(&l);
+        }
+        if self.rev2 {
+            // The mailbox's LIST response (RFC 9051 §6.3.2).
+            let name = self.selected.as_ref().map(|s| s.name.clone());
+            if let Some(name) = name {
+                self.selected_list_line(ctx, &name);
+            }
         }
         let access = if read_only { "READ-ONLY" } else { "READ-WRITE" };
         self.line(&format!("{tag} OK [{access}] {verb} completed"));
@@ -165,6 +175,7 @@ impl Session {
                     return self.apply(tag, After::Close, vec![op]);
                 }
                 self.selected = None;
+                self.saved.clear();
                 self.line(&format!(
                     "{tag} OK {} completed",
                     if close { "CLOSE" } else { "UNSELECT" }
@@ -332,8 +343,9 @@ pub(super) fn nz(v: u32) -> NonZeroU32 {
     NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN)
 }
 
-/// Whether `value` is in `set`, with `*` standing for `largest`.
-pub(super) fn contains(set: &SequenceSet, value: u32, largest: u32) -> bool {
+/// Whether `value` is in `set`, with `*` standing for `largest` and `$` matching when
+/// `saved`.
+pub(super) fn contains(set: &SequenceSet, value: u32, largest: u32, saved: bool) -> bool {
     let resolve = |s: &SeqOrUid| match s {
         SeqOrUid::Value(v) => v.get(),
         SeqOrUid::Asterisk => largest,
@@ -344,6 +356,7 @@ pub(super) fn contains(set: &SequenceSet, value: u32, largest: u32) -> bool {
             let (a, b) = (resolve(a), resolve(b));
             (a.min(b)..=a.max(b)).contains(&value)
         }
+        Sequence::LastCommand => saved,
     })
 }
 
@@ -376,6 +389,11 @@ pub(super) fn has_flag(m: &store::Message, flag: &str) -> bool {
 }
 
 impl Session {
+    /// Whether `uid` is in the saved search result (`$`, RFC 5182).
+    pub(super) fn is_saved(&self, uid: Uid) -> bool {
+        self.saved.binary_search(&uid).is_ok()
+    }
+
     /// Messages of the view the set names: (sequence number, UID); Err for a bad number.
     pub(super) fn resolve(&self, set: &SequenceSet, uid: bool) -> Result<Vec<(u32, Uid)>, ()> {
         let Some(sel) = &self.selected else {
@@ -388,7 +406,7 @@ impl Session {
                 .uids
                 .iter()
                 .enumerate()
-                .filter(|(_, u)| contains(set, **u, largest))
+                .filter(|(_, u)| contains(set, **u, largest, self.is_saved(**u)))
                 .map(|(i, u)| (i as u32 + 1, *u))
                 .collect());
         }
@@ -396,6 +414,7 @@ impl Session {
             let values = match seq {
                 Sequence::Single(s) => vec![s],
                 Sequence::Range(a, b) => vec![a, b],
+                Sequence::LastCommand => vec![],
             };
             for v in values {
                 if let SeqOrUid::Value(n) = v
@@ -409,7 +428,7 @@ impl Session {
             .uids
             .iter()
             .enumerate()
-            .filter(|(i, _)| contains(set, *i as u32 + 1, len))
+            .filter(|(i, u)| contains(set, *i as u32 + 1, len, self.is_saved(**u)))
             .map(|(i, u)| (i as u32 + 1, *u))
             .collect())
     }
@@ -427,7 +446,7 @@ impl Session {
             .values()
             .filter(|x| has_flag(x, "\\Deleted"))
             .filter(|x| sel.known.contains_key(&x.uid))
-            .filter(|x| only.is_none_or(|s| contains(s, x.uid, largest)))
+            .filter(|x| only.is_none_or(|s| contains(s, x.uid, largest, self.is_saved(x.uid))))
             .map(|x| x.uid)
             .collect()
     }
@@ -681,6 +700,7 @@ impl Session {
             }
             After::Close => {
                 self.selected = None;
+                self.saved.clear();
                 match failure {
                     Some(e) => self.line(&format!("{tag} NO {}", one_line(&e))),
                     None => self.line(&format!("{tag} OK CLOSE completed")),
@@ -839,12 +859,14 @@ pub(super) fn vanished(m: &store::Mailbox, set: Option<&SequenceSet>, largest: u
             set.0
                 .as_ref()
                 .iter()
-                .map(|seq| match seq {
-                    Sequence::Single(s) => (resolve(s), resolve(s)),
+                .filter_map(|seq| match seq {
+                    Sequence::Single(s) => Some((resolve(s), resolve(s))),
                     Sequence::Range(a, b) => {
                         let (a, b) = (resolve(a), resolve(b));
-                        (a.min(b), a.max(b))
+                        Some((a.min(b), a.max(b)))
                     }
+                    // Saved UIDs are all in the view, so none of them vanished.
+                    Sequence::LastCommand => None,
                 })
                 .collect()
         }

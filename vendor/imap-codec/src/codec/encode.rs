@@ -1083,6 +1083,7 @@ impl EncodeIntoContext for Sequence {
                 ctx.write_all(b":")?;
                 to.encode_ctx(ctx)
             }
+            Sequence::LastCommand => ctx.write_all(b"$"),
         }
     }
 }
