@@ -53,6 +53,9 @@ const DEFAULT_MAILBOXES: [(&str, &str); 6] = [
     ("Archive", "Archive"),
 ];
 
+/// Buffer capacity a session keeps between commands; what a larger command needed is freed.
+const FRAGMENT_KEEP_BYTES: usize = 4096;
+
 /// The system flags every mailbox supports.
 const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
@@ -369,6 +372,8 @@ impl Session {
                 fragment,
                 store.as_mut().map(|s| &mut **s as &mut dyn Mailstore),
             );
+            // A decoded command's bytes (a large APPEND's literal) are not kept around.
+            self.frag.release_spare_capacity(FRAGMENT_KEEP_BYTES);
         }
         Step {
             reply: mem::take(&mut self.out),

@@ -225,6 +225,19 @@ impl Fragmentizer {
         self.parser = Some(Parser::Line(LineParser::new(0)));
     }
 
+    /// Frees buffer memory beyond `keep_bytes` that no unfinished message needs: the
+    /// bytes of a complete message (call it after decoding that message) and spare room
+    /// in the input queue. A long-lived connection then keeps no memory from its largest
+    /// message.
+    pub fn release_spare_capacity(&mut self, keep_bytes: usize) {
+        if self.parser.is_none() && self.message_buffer.capacity() > keep_bytes {
+            self.message_buffer = Vec::new();
+        }
+        if self.unparsed_buffer.capacity() > keep_bytes {
+            self.unparsed_buffer.shrink_to(keep_bytes);
+        }
+    }
+
     /// Poisons the current message to prevent its decoding.
     ///
     /// When this function is called the fragments of the current message are parsed normally, but
@@ -631,6 +644,29 @@ mod tests {
     use crate::{
         CommandCodec, ResponseCodec, decode::ResponseDecodeError, fragmentizer::DecodeMessageError,
     };
+
+    #[test]
+    fn release_spare_capacity_frees_a_decoded_message_and_keeps_the_next() {
+        let mut fragmentizer = Fragmentizer::new(1 << 20);
+        let big = [b'x'; 100_000];
+        let mut input = b"A1 APPEND INBOX {100000+}\r\n".to_vec();
+        input.extend_from_slice(&big);
+        input.extend_from_slice(b"\r\nA2 NOOP\r\nA3 NO");
+        fragmentizer.enqueue_bytes(&input);
+        while fragmentizer.progress().is_some() && !fragmentizer.is_message_complete() {}
+        assert!(fragmentizer.is_message_complete());
+        assert!(fragmentizer.message_bytes().len() > 100_000);
+        fragmentizer.release_spare_capacity(4096);
+        assert_eq!(fragmentizer.message_buffer.capacity(), 0);
+        assert!(fragmentizer.unparsed_buffer.capacity() <= 8192);
+        // The following messages are intact.
+        assert!(fragmentizer.progress().is_some());
+        assert_eq!(fragmentizer.message_bytes(), b"A2 NOOP\r\n");
+        fragmentizer.release_spare_capacity(4096);
+        fragmentizer.enqueue_bytes(b"OP\r\n");
+        assert!(fragmentizer.progress().is_some());
+        assert_eq!(fragmentizer.message_bytes(), b"A3 NOOP\r\n");
+    }
 
     #[test]
     fn fragmentizer_progress_nothing() {
