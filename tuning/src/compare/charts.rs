@@ -275,13 +275,11 @@ mod tests {
     #[test]
     fn charts_are_written_as_png() {
         let font = Path::new(super::super::FONT_PATH);
-        if !font.exists() {
-            eprintln!(
-                "skipped: {} is missing (Debian fonts-dejavu-core)",
-                font.display()
-            );
-            return;
-        }
+        assert!(
+            font.exists(),
+            "{} is missing: install Debian's fonts-dejavu-core (scripts/test does)",
+            font.display()
+        );
         let summaries: Vec<WorkloadSummary> = [
             (
                 Workload::Lmtp {
