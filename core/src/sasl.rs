@@ -589,4 +589,4 @@ fn keys_equal(a: &[u8; KEY_BYTES], b: &[u8; KEY_BYTES]) -> bool {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -296,7 +296,6 @@ fn unb64(text: &str) -> Vec<u8> {
 
 /// The client-final-message of SCRAM-SHA-256 for `password`, given the server-first.
 fn scram_client_final(password: &str, client_first_bare: &str, server_first: &str) -> String {
-    use ring::{digest, hmac, pbkdf2};
     let field = |name: &str| {
         server_first
             .split(',')
@@ -306,30 +305,10 @@ fn scram_client_final(password: &str, client_first_bare: &str, server_first: &st
     };
     let (nonce, salt) = (field("r="), unb64(&field("s=")));
     let iterations: u32 = field("i=").parse().unwrap_or(1);
-    let mut salted = [0u8; 32];
-    pbkdf2::derive(
-        pbkdf2::PBKDF2_HMAC_SHA256,
-        std::num::NonZeroU32::new(iterations).unwrap_or(std::num::NonZeroU32::MIN),
-        &salt,
-        password.as_bytes(),
-        &mut salted,
-    );
-    let salted = hmac::Key::new(hmac::HMAC_SHA256, &salted);
-    let client_key = hmac::sign(&salted, b"Client Key");
-    let stored_key = digest::digest(&digest::SHA256, client_key.as_ref());
     let without_proof = format!("c=biws,r={nonce}");
     let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
-    let signature = hmac::sign(
-        &hmac::Key::new(hmac::HMAC_SHA256, stored_key.as_ref()),
-        auth_message.as_bytes(),
-    );
-    let proof: Vec<u8> = client_key
-        .as_ref()
-        .iter()
-        .zip(signature.as_ref())
-        .map(|(k, s)| k ^ s)
-        .collect();
-    format!("{without_proof},p={}", b64(&proof))
+    let proof = crate::sasl::tests::client_proof(password, &salt, iterations, &auth_message);
+    format!("{without_proof},p={proof}")
 }
 
 #[test]

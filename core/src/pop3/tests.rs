@@ -1,13 +1,12 @@
 //! Transcript tests of the POP3 session: exact reply bytes and actions.
 
 use std::collections::BTreeMap;
-use std::num::NonZeroU32;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use ring::{digest, hmac, pbkdf2};
 
 use super::*;
+use crate::sasl::tests::client_proof;
 use crate::store::{BodyLocation, Mailbox, Message};
 
 const FIRST: &[u8] = b"Subject: one\r\n\r\nhello\r\n.dot line\r\n..two dots\r\n";
@@ -299,31 +298,6 @@ fn auth_login_prompts_for_user_and_password() {
         "+ UGFzc3dvcmQ6\r\n",
         None,
     );
-}
-
-/// A SCRAM-SHA-256 client proof over `auth_message`.
-fn client_proof(password: &str, salt: &[u8], iterations: u32, auth_message: &str) -> String {
-    let mut salted = [0u8; 32];
-    pbkdf2::derive(
-        pbkdf2::PBKDF2_HMAC_SHA256,
-        NonZeroU32::new(iterations).expect("test iterations"),
-        salt,
-        password.as_bytes(),
-        &mut salted,
-    );
-    let client_key = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &salted), b"Client Key");
-    let stored_key = digest::digest(&digest::SHA256, client_key.as_ref());
-    let signature = hmac::sign(
-        &hmac::Key::new(hmac::HMAC_SHA256, stored_key.as_ref()),
-        auth_message.as_bytes(),
-    );
-    let proof: Vec<u8> = client_key
-        .as_ref()
-        .iter()
-        .zip(signature.as_ref())
-        .map(|(a, b)| a ^ b)
-        .collect();
-    BASE64.encode(proof)
 }
 
 /// Runs SCRAM-SHA-256 as a client with `password`; the session ends waiting on ScramDone.

@@ -474,8 +474,14 @@ fn derive_refuses_zero_iterations() {
     ScramKeys::derive("pencil", b"salt", 0);
 }
 
-/// A SCRAM-SHA-256 client's proof for `auth_message`.
-fn client_proof(password: &str, salt: &[u8], iterations: u32, auth_message: &str) -> String {
+/// A SCRAM-SHA-256 client's proof for `auth_message`, in base64 (shared by the
+/// protocols' SCRAM tests).
+pub(crate) fn client_proof(
+    password: &str,
+    salt: &[u8],
+    iterations: u32,
+    auth_message: &str,
+) -> String {
     let mut salted = [0u8; KEY_BYTES];
     pbkdf2::derive(
         pbkdf2::PBKDF2_HMAC_SHA256,
