@@ -17,7 +17,7 @@ use treehouse_core::store::{self, Shard, StoreError};
 use crate::auth;
 use crate::runtime::{Ending, Executor, MeshMsg};
 use crate::shard::OwnedShard;
-use crate::tls::{Conn, TlsConn, TlsParts};
+use crate::tls::{Conn, TlsParts};
 
 /// Bytes read from a socket at a time; small, because most sessions sit idle and each
 /// keeps its buffer (a large APPEND just takes more reads).
@@ -130,11 +130,7 @@ pub async fn adopt(
     mut session: Session,
     account: String,
 ) {
-    let tcp = TcpStream::from(socket2::Socket::from(socket));
-    let mut stream = match tls {
-        Some(parts) => Conn::Tls(Box::new(TlsConn::from_parts(tcp, parts))),
-        None => Conn::Plain(tcp),
-    };
+    let mut stream = Conn::attach(socket, tls);
     let shard = shard_of(&account, ex.layout.shard_count);
     let Some(owned) = ex.owned_shard(shard) else {
         let _ = stream

@@ -20,7 +20,7 @@ use treehouse_core::store::{self, Op, StoreError};
 use crate::auth;
 use crate::runtime::{Ending, Executor, MeshMsg};
 use crate::shard::OwnedShard;
-use crate::tls::{Conn, TlsConn, TlsParts};
+use crate::tls::{Conn, TlsParts};
 
 /// Bytes read from a socket at a time; POP3 commands are short.
 const READ_CHUNK_BYTES: usize = 4 * 1024;
@@ -114,11 +114,7 @@ pub async fn adopt(
     mut session: Session,
     account: String,
 ) {
-    let tcp = TcpStream::from(socket2::Socket::from(socket));
-    let stream = match tls {
-        Some(parts) => Conn::Tls(Box::new(TlsConn::from_parts(tcp, parts))),
-        None => Conn::Plain(tcp),
-    };
+    let stream = Conn::attach(socket, tls);
     let step = session.authenticated(Some(account));
     run(ex, stream, session, step).await;
 }

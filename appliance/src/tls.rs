@@ -374,6 +374,15 @@ impl Conn {
         Ok((std::net::TcpStream::from(fd), tls))
     }
 
+    /// Puts a connection that [`Conn::detach`] took apart back together on this executor.
+    pub fn attach(socket: std::net::TcpStream, tls: Option<TlsParts>) -> Conn {
+        let tcp = TcpStream::from(socket2::Socket::from(socket));
+        match tls {
+            Some(parts) => Conn::Tls(Box::new(TlsConn::from_parts(tcp, parts))),
+            None => Conn::Plain(tcp),
+        }
+    }
+
     /// Runs the TLS handshake on a plain connection (after STARTTLS).
     pub async fn start_tls(self, config: &Arc<rustls::ServerConfig>) -> io::Result<Conn> {
         match self {
