@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use glommio::io::{DmaFile, OpenOptions as DmaOpenOptions};
 use treehouse_core::disk::{BLOCK_BYTES, Disk};
+use treehouse_core::store::{Batch, WRITE_CHUNK_BYTES};
 
 /// Bytes written per zero-fill request when a new segment is preallocated.
 const ZERO_FILL_CHUNK_BYTES: usize = 1 << 20;
@@ -336,12 +337,14 @@ impl DmaSegments {
         })
     }
 
-    /// Writes one batch (aligned, within one segment) and waits for fdatasync.
-    pub async fn write_durable(&self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+    /// Writes one batch (aligned, within one segment) and waits for fdatasync. A batch
+    /// held in parts (a large message body) goes out in chunks, each copied into a DMA
+    /// buffer of at most [`WRITE_CHUNK_BYTES`], so the body is never held twice.
+    pub async fn write_durable(&self, offset: u64, batch: &Batch) -> io::Result<()> {
         let index = (offset / self.segment_size_bytes) as usize;
         let within = offset % self.segment_size_bytes;
         assert!(
-            within + bytes.len() as u64 <= self.segment_size_bytes,
+            within + batch.len_bytes() <= self.segment_size_bytes,
             "batch crosses a segment"
         );
         let file = self.files.get(index).cloned().ok_or_else(|| {
@@ -350,7 +353,15 @@ impl DmaSegments {
                 format!("no segment for offset {offset}"),
             )
         })?;
-        write_fully(&file, within, bytes).await?;
+        let mut at = 0u64;
+        while at < batch.len_bytes() {
+            let n = (batch.len_bytes() - at).min(WRITE_CHUNK_BYTES as u64) as usize;
+            write_fully(&file, within + at, n, |from, out| {
+                batch.copy_to(at + from, out)
+            })
+            .await?;
+            at += n as u64;
+        }
         file.fdatasync().await.map_err(io::Error::from)
     }
 }
@@ -364,7 +375,10 @@ async fn create_segment(dir: &Path, index: u64, size: u64) -> io::Result<()> {
     let mut at = 0;
     while at < size {
         let n = (size - at).min(ZERO_FILL_CHUNK_BYTES as u64) as usize;
-        write_fully(&file, at, &zeros[..n]).await?;
+        write_fully(&file, at, n, |from, out| {
+            out.copy_from_slice(&zeros[from as usize..][..out.len()])
+        })
+        .await?;
         at += n as u64;
     }
     file.fdatasync().await.map_err(io::Error::from)?;
@@ -373,14 +387,19 @@ async fn create_segment(dir: &Path, index: u64, size: u64) -> io::Result<()> {
     sync_dir(dir)
 }
 
-/// Writes all of `bytes` at `offset`, continuing after short writes so that the error
-/// that stopped one (ENOSPC, EIO) is the one reported.
-async fn write_fully(file: &DmaFile, offset: u64, bytes: &[u8]) -> io::Result<()> {
+/// Writes `len` bytes at `offset`, which `fill(from, out)` copies into each DMA buffer
+/// (`out` holds the bytes from `from` on); continues after short writes so that the
+/// error that stopped one (ENOSPC, EIO) is the one reported.
+async fn write_fully(
+    file: &DmaFile,
+    offset: u64,
+    len: usize,
+    fill: impl Fn(u64, &mut [u8]),
+) -> io::Result<()> {
     let mut done = 0;
-    while done < bytes.len() {
-        let rest = &bytes[done..];
-        let mut buffer = file.alloc_dma_buffer(rest.len());
-        buffer.as_bytes_mut().copy_from_slice(rest);
+    while done < len {
+        let mut buffer = file.alloc_dma_buffer(len - done);
+        fill(done as u64, buffer.as_bytes_mut());
         let written = file
             .write_at(buffer, offset + done as u64)
             .await

@@ -335,7 +335,7 @@ async fn run_flusher(owned: Rc<OwnedShard>, mut segments: DmaSegments, kicked: L
             let job = owned.shard.borrow_mut().begin_flush();
             let Some(job) = job else { break };
             let written = match segments.ensure_len(job.ensure_len).await {
-                Ok(()) => segments.write_durable(job.offset, &job.bytes).await,
+                Ok(()) => segments.write_durable(job.offset, &job.batch).await,
                 Err(e) => Err(e),
             };
             let outcome = owned.shard.borrow_mut().finish_flush(written);

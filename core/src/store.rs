@@ -72,6 +72,7 @@
 //! bytes can never pass for a batch later. Recovery is idempotent. [`fsck`] replays the
 //! whole log without changing it and names every problem.
 
+mod batch;
 mod checkpoint;
 mod format;
 mod index;
@@ -85,9 +86,11 @@ use std::collections::VecDeque;
 use std::io;
 
 use crate::disk::{BLOCK_BYTES, Disk, is_no_space};
-use format::{BATCH_HEADER_BYTES, BatchHeader, Record, align_up, encode_record};
+use batch::build_batch;
+use format::{BATCH_HEADER_BYTES, Record, align_up, encode_record_head};
 use stage::Head;
 
+pub use batch::{Batch, WRITE_CHUNK_BYTES};
 pub use index::{Account, BodyLocation, Mailbox, Message};
 pub use recovery::{CheckpointUse, FsckProblem, FsckReport, RecoveryReport, TornTail, fsck};
 pub use stage::{FLAG_MAX_BYTES, FLAGS_PER_MESSAGE_MAX, NAME_MAX_BYTES};
@@ -196,13 +199,13 @@ pub struct Staged {
     pub modseq: Option<ModSeq>,
 }
 
-/// One batch to write: ensure the length, write `bytes` at `offset`, sync.
+/// One batch to write: ensure the length, write `batch` at `offset`, sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlushJob {
     /// Where the batch goes; BLOCK_BYTES-aligned.
     pub offset: u64,
     /// The whole batch; its length is a multiple of BLOCK_BYTES.
-    pub bytes: Vec<u8>,
+    pub batch: Batch,
     /// The disk must be at least this long before the write.
     pub ensure_len: u64,
     /// The last ticket this batch makes durable.
@@ -215,7 +218,7 @@ impl FlushJob {
         if disk.len() < self.ensure_len {
             disk.ensure_len(self.ensure_len)?;
         }
-        disk.write_at(self.offset, &self.bytes)
+        self.batch.write_at(disk, self.offset)
     }
 
     /// Writes the batch and syncs it: the whole I/O side of a flush.
@@ -306,9 +309,16 @@ impl StoreError {
 struct StagedOp {
     ticket: u64,
     records: Vec<Record>,
-    bytes: Vec<u8>,
-    /// Where the append's body sits within `bytes`: (start, length).
-    body: Option<(u64, u64)>,
+    /// The encoded records, up to the append's body if there is one.
+    head: Vec<u8>,
+    /// The append's body, which follows `head` directly (it ends the op's records).
+    body: Option<Vec<u8>>,
+}
+
+impl StagedOp {
+    fn len_bytes(&self) -> u64 {
+        (self.head.len() + self.body.as_ref().map_or(0, Vec::len)) as u64
+    }
 }
 
 /// The batch being written.
@@ -380,27 +390,29 @@ impl Shard {
                 limit_bytes: self.cfg.op_max_bytes(),
             });
         }
-        let plan = self.head.plan(op)?;
-        let mut bytes = Vec::with_capacity(bound as usize);
+        let mut plan = self.head.plan(op)?;
+        let mut head = Vec::new();
         let mut body = None;
         for record in &plan.records {
+            assert!(body.is_none(), "an append's body ends its op's records");
             if matches!(record, Record::Append(_)) {
-                let at = encode_record(record, &plan.body, &mut bytes);
-                body = Some((at, plan.body.len() as u64));
+                encode_record_head(record, plan.body.len() as u64, &mut head);
+                body = Some(std::mem::take(&mut plan.body));
             } else {
-                encode_record(record, &[], &mut bytes);
+                encode_record_head(record, 0, &mut head);
             }
         }
-        assert!(bytes.len() as u64 <= bound, "encoded size bound too small");
-        let ticket = self.next_ticket;
-        self.next_ticket += 1;
-        self.staged_bytes += bytes.len() as u64;
-        self.staged.push_back(StagedOp {
-            ticket,
+        let op = StagedOp {
+            ticket: self.next_ticket,
             records: plan.records,
-            bytes,
+            head,
             body,
-        });
+        };
+        assert!(op.len_bytes() <= bound, "encoded size bound too small");
+        let ticket = op.ticket;
+        self.next_ticket += 1;
+        self.staged_bytes += op.len_bytes();
+        self.staged.push_back(op);
         Ok(Staged {
             ticket,
             uid: plan.uid,
@@ -415,11 +427,11 @@ impl Shard {
             return None;
         }
         let ops = self.take_batch_ops();
-        let payload_len: u64 = ops.iter().map(|op| op.bytes.len() as u64).sum();
+        let payload_len: u64 = ops.iter().map(StagedOp::len_bytes).sum();
         let len_bytes = align_up(BATCH_HEADER_BYTES as u64 + payload_len);
         let offset = self.place(len_bytes);
         let last_ticket = ops.last().map_or(0, |op| op.ticket);
-        let (bytes, records) = build_batch(ops, offset, len_bytes, self.next_seq);
+        let (batch, records) = build_batch(ops, offset, len_bytes, self.next_seq);
         self.in_flight = Some(InFlight {
             offset,
             len_bytes,
@@ -429,7 +441,7 @@ impl Shard {
         });
         Some(FlushJob {
             offset,
-            bytes,
+            batch,
             ensure_len: offset + len_bytes,
             last_ticket,
         })
@@ -440,7 +452,7 @@ impl Shard {
         let mut ops = Vec::new();
         let mut payload = 0u64;
         while let Some(op) = self.staged.front() {
-            let len = op.bytes.len() as u64;
+            let len = op.len_bytes();
             if !ops.is_empty() && payload + len > self.cfg.flush_batch_max_bytes {
                 break;
             }
@@ -621,44 +633,6 @@ impl Shard {
             })?;
         recovery::read_location_range(disk, &location, from, len)
     }
-}
-
-/// Lays out one batch: header, the ops' bytes, zero padding; resolves body locations.
-fn build_batch(
-    ops: Vec<StagedOp>,
-    offset: u64,
-    len_bytes: u64,
-    first_seq: u64,
-) -> (Vec<u8>, Vec<(Record, Option<BodyLocation>)>) {
-    let mut bytes = Vec::with_capacity(len_bytes as usize);
-    bytes.resize(BATCH_HEADER_BYTES, 0);
-    let mut records = Vec::new();
-    let mut crc = 0;
-    for op in ops {
-        let op_at = offset + bytes.len() as u64;
-        crc = crc32c::crc32c_append(crc, &op.bytes);
-        bytes.extend_from_slice(&op.bytes);
-        for record in op.records {
-            let body = match (&record, op.body) {
-                (Record::Append(a), Some((at, len_bytes))) => Some(BodyLocation {
-                    offset: op_at + at,
-                    len_bytes,
-                    crc32c: a.body_crc32c,
-                }),
-                _ => None,
-            };
-            records.push((record, body));
-        }
-    }
-    let header = BatchHeader {
-        first_seq,
-        record_count: u32::try_from(records.len()).expect("a batch holds fewer than 2^32 records"),
-        payload_len: (bytes.len() - BATCH_HEADER_BYTES) as u64,
-        payload_crc32c: crc,
-    };
-    bytes[..BATCH_HEADER_BYTES].copy_from_slice(&header.encode(offset));
-    bytes.resize(len_bytes as usize, 0);
-    (bytes, records)
 }
 
 /// Runs one whole flush synchronously (begin, ensure_len, write, sync, finish): for tests and offline tools.

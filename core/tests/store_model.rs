@@ -684,7 +684,7 @@ impl World {
             return;
         };
         assert!(!self.read_only && !self.pending.is_empty());
-        assert_eq!(job.bytes.len() % BLOCK_BYTES, 0);
+        assert_eq!(job.batch.len_bytes() % BLOCK_BYTES as u64, 0);
         self.disk.take_stall_ms();
         let write_error = job.write_to(&mut self.disk).err();
         self.in_flight = Some(Flight { job, write_error });

@@ -13,8 +13,8 @@ use imap_codec::fragmentizer::{FragmentInfo, Fragmentizer};
 use imap_codec::imap_types::IntoStatic;
 use imap_codec::imap_types::auth::{AuthMechanism, AuthenticateData};
 use imap_codec::imap_types::command::{Command, CommandBody, FetchModifier, SelectParameter};
-use imap_codec::imap_types::core::{Atom, LiteralMode, QuotedChar, Tag, Vec1};
-use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
+use imap_codec::imap_types::core::{Atom, Literal, LiteralMode, QuotedChar, Tag, Vec1};
+use imap_codec::imap_types::extensions::binary::{Literal8, LiteralOrLiteral8};
 use imap_codec::imap_types::extensions::enable::CapabilityEnable;
 use imap_codec::imap_types::extensions::esearch::{SearchReturnData, SearchReturnOption};
 use imap_codec::imap_types::extensions::list_extended::{
@@ -476,6 +476,34 @@ impl Session {
         match mem::replace(&mut self.mode, Mode::Command) {
             Mode::Command => {
                 let command = match self.frag.decode_message(&CommandCodec::new()) {
+                    Ok(Command {
+                        tag,
+                        body:
+                            CommandBody::Append {
+                                mailbox,
+                                flags,
+                                date,
+                                message,
+                            },
+                    }) => {
+                        let (form, range) = appended_literal(self.frag.message_bytes(), &message);
+                        let (tag, mailbox) = (tag.into_static(), mailbox.into_static());
+                        let (flags, date) = (flags.into_static(), date.into_static());
+                        let message = match range {
+                            Some(range) => {
+                                let bytes = take_range(self.frag.take_message_bytes(), range);
+                                form.with(bytes)
+                            }
+                            None => message.into_static(),
+                        };
+                        let body = CommandBody::Append {
+                            mailbox,
+                            flags,
+                            date,
+                            message,
+                        };
+                        Command { tag, body }
+                    }
                     Ok(command) => command.into_static(),
                     Err(_) => {
                         let tag = self.tag_or_star();
@@ -730,15 +758,16 @@ impl Session {
                 date,
                 message,
             } => {
+                // The decoded literal owns its bytes: the message moves on without a copy.
                 let body = match message {
-                    LiteralOrLiteral8::Literal(l) => l.as_ref().to_vec(),
-                    LiteralOrLiteral8::Literal8(l) => l.data.to_vec(),
+                    LiteralOrLiteral8::Literal(l) => l.into_inner().into_owned(),
+                    LiteralOrLiteral8::Literal8(l) => l.data.into_owned(),
                     // RFC 6855 §4: the UTF8 form only after ENABLE UTF8=ACCEPT.
                     LiteralOrLiteral8::Utf8(_) if !self.utf8 => {
                         self.line(&format!("{tag} BAD APPEND UTF8 needs ENABLE UTF8=ACCEPT"));
                         return None;
                     }
-                    LiteralOrLiteral8::Utf8(l) => l.data.to_vec(),
+                    LiteralOrLiteral8::Utf8(l) => l.data.into_owned(),
                 };
                 let date = date.map(|d| d.as_ref().timestamp());
                 self.append(ctx, &mailbox, &flags, date, body)
@@ -752,4 +781,56 @@ impl Session {
             body => self.selected_command(ctx, body),
         }
     }
+}
+
+/// Which form an APPEND's message literal took, to rebuild it around owned bytes.
+#[derive(Debug, Clone, Copy)]
+enum LiteralForm {
+    Literal(LiteralMode),
+    Literal8(LiteralMode),
+    Utf8(LiteralMode),
+}
+
+impl LiteralForm {
+    /// The same literal, holding `bytes` (already validated when it was decoded).
+    fn with(self, bytes: Vec<u8>) -> LiteralOrLiteral8<'static> {
+        let literal8 = |bytes: Vec<u8>, mode| Literal8 {
+            data: bytes.into(),
+            mode,
+        };
+        match self {
+            LiteralForm::Literal(LiteralMode::Sync) => {
+                LiteralOrLiteral8::Literal(Literal::unvalidated(bytes))
+            }
+            LiteralForm::Literal(LiteralMode::NonSync) => {
+                LiteralOrLiteral8::Literal(Literal::unvalidated_non_sync(bytes))
+            }
+            LiteralForm::Literal8(mode) => LiteralOrLiteral8::Literal8(literal8(bytes, mode)),
+            LiteralForm::Utf8(mode) => LiteralOrLiteral8::Utf8(literal8(bytes, mode)),
+        }
+    }
+}
+
+/// Where an APPEND's message literal lies within the command's bytes `whole`, when
+/// the decoded literal borrows them (it always does; None makes the caller copy).
+fn appended_literal(
+    whole: &[u8],
+    message: &LiteralOrLiteral8<'_>,
+) -> (LiteralForm, Option<std::ops::Range<usize>>) {
+    let (form, data) = match message {
+        LiteralOrLiteral8::Literal(l) => (LiteralForm::Literal(l.mode()), l.as_ref()),
+        LiteralOrLiteral8::Literal8(l) => (LiteralForm::Literal8(l.mode), l.data.as_ref()),
+        LiteralOrLiteral8::Utf8(l) => (LiteralForm::Utf8(l.mode), l.data.as_ref()),
+    };
+    let start = (data.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+    let range = start..start.wrapping_add(data.len());
+    let inside = start <= whole.len() && range.end <= whole.len();
+    (form, inside.then_some(range))
+}
+
+/// Cuts `bytes` down to `range` in place, keeping its allocation.
+fn take_range(mut bytes: Vec<u8>, range: std::ops::Range<usize>) -> Vec<u8> {
+    bytes.truncate(range.end);
+    bytes.drain(..range.start);
+    bytes
 }

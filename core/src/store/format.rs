@@ -227,20 +227,27 @@ impl Record {
 }
 
 /// Appends one record to `out`; returns where its body starts within `out`.
+#[cfg(test)]
 pub(crate) fn encode_record(record: &Record, body: &[u8], out: &mut Vec<u8>) -> u64 {
+    encode_record_head(record, body.len() as u64, out);
+    let body_at = out.len() as u64;
+    out.extend_from_slice(body);
+    body_at
+}
+
+/// Appends one record to `out` up to where its body of `body_len` bytes starts; the
+/// body itself must follow it directly in the batch.
+pub(crate) fn encode_record_head(record: &Record, body_len: u64, out: &mut Vec<u8>) {
     assert!(
-        body.is_empty() || matches!(record, Record::Append(_)),
+        body_len == 0 || matches!(record, Record::Append(_)),
         "only an append record carries a body"
     );
     let head = record.head_bytes();
     let head_len = u32::try_from(head.len()).expect("record head fits u32 (bounded at stage)");
     out.push(record.kind());
     out.extend_from_slice(&head_len.to_le_bytes());
-    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&body_len.to_le_bytes());
     out.extend_from_slice(&head);
-    let body_at = out.len() as u64;
-    out.extend_from_slice(body);
-    body_at
 }
 
 /// A record read back from a payload, with where its body sits within the payload.

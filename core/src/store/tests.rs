@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::disk::SimDisk;
+use format::BatchHeader;
 
 const BLOCK: u64 = BLOCK_BYTES as u64;
 const SEG: u64 = 16 * BLOCK;
@@ -75,17 +76,70 @@ fn batch_is_block_aligned_padded_and_verifiable() {
     stage(&mut shard, append("alice", INBOX, b"two"));
     let job = shard.begin_flush().unwrap();
     assert_eq!(job.offset, 0);
-    assert_eq!(job.bytes.len() % BLOCK_BYTES, 0);
-    assert_eq!(job.ensure_len, job.bytes.len() as u64);
+    let bytes = job
+        .batch
+        .contiguous()
+        .expect("small bodies share one buffer");
+    assert_eq!(bytes.len() % BLOCK_BYTES, 0);
+    assert_eq!(job.ensure_len, bytes.len() as u64);
     assert_eq!(job.last_ticket, 2);
-    let header = BatchHeader::decode(&job.bytes, job.offset).unwrap();
+    let header = BatchHeader::decode(bytes, job.offset).unwrap();
     assert_eq!((header.first_seq, header.record_count), (0, 3));
-    let payload = &job.bytes[BATCH_HEADER_BYTES..][..header.payload_len as usize];
+    let payload = &bytes[BATCH_HEADER_BYTES..][..header.payload_len as usize];
     assert_eq!(crc32c::crc32c(payload), header.payload_crc32c);
     assert!(
-        job.bytes[BATCH_HEADER_BYTES + payload.len()..]
+        bytes[BATCH_HEADER_BYTES + payload.len()..]
             .iter()
             .all(|&b| b == 0)
+    );
+}
+
+/// A large body goes from the op to the disk write in the buffer it arrived in: the
+/// batch holds that very allocation, and what it writes reads back as the message.
+#[test]
+fn a_large_body_is_written_from_its_own_buffer() {
+    let big = ShardConfig {
+        segment_size_bytes: 8 << 20,
+        flush_batch_max_bytes: 6 * BLOCK,
+    };
+    let mut disk = SimDisk::new(7, 32 << 20, 8 << 20);
+    let (mut shard, _) = Shard::open(&mut disk, None, big).unwrap();
+    stage(&mut shard, append("alice", INBOX, b"small one"));
+    let body: Vec<u8> = (0..3 * WRITE_CHUNK_BYTES as u32 + 1234)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let (body_addr, expected) = (body.as_ptr() as usize, body.clone());
+    let mut op = append("alice", INBOX, b"");
+    if let Op::Append { body: b, .. } = &mut op {
+        *b = body;
+    }
+    stage(&mut shard, op);
+    stage(&mut shard, append("alice", INBOX, b"small two"));
+    // The first batch takes the small op alone (the large one would pass the limit).
+    flush(&mut shard, &mut disk);
+    let job = shard.begin_flush().unwrap();
+    assert!(job.batch.contiguous().is_none());
+    assert!(job.batch.part_addresses().contains(&body_addr));
+    let image = job.batch.to_vec();
+    let header = BatchHeader::decode(&image, job.offset).unwrap();
+    let payload = &image[BATCH_HEADER_BYTES..][..header.payload_len as usize];
+    assert_eq!(crc32c::crc32c(payload), header.payload_crc32c);
+    let result = job.run(&mut disk);
+    shard.finish_flush(result);
+    flush(&mut shard, &mut disk);
+    assert_eq!(
+        shard.read_body(&mut disk, "alice", INBOX, 2).unwrap(),
+        expected
+    );
+    let (reopened, _) = Shard::open(&mut disk, None, big).unwrap();
+    assert_eq!(reopened.mailbox("alice", INBOX).unwrap().messages.len(), 3);
+    assert_eq!(
+        reopened.read_body(&mut disk, "alice", INBOX, 2).unwrap(),
+        expected
+    );
+    assert_eq!(
+        reopened.read_body(&mut disk, "alice", INBOX, 3).unwrap(),
+        b"small two"
     );
 }
 

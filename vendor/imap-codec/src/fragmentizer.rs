@@ -119,6 +119,13 @@ impl Fragmentizer {
     /// then the message was fully parsed. The following call of this function will then start
     /// the next message.
     pub fn progress(&mut self) -> Option<FragmentInfo> {
+        // The first bytes of a literal arrive: make room for all of it at once.
+        if let Some(Parser::Literal(literal)) = &self.parser {
+            if literal.end == literal.start && !self.unparsed_buffer.is_empty() {
+                let length = literal.remaining;
+                self.reserve_literal(length);
+            }
+        }
         let parser = match &mut self.parser {
             Some(parser) => {
                 // Continue current message
@@ -236,6 +243,31 @@ impl Fragmentizer {
         if self.unparsed_buffer.capacity() > keep_bytes {
             self.unparsed_buffer.shrink_to(keep_bytes);
         }
+    }
+
+    /// Takes the bytes of a complete message (call it after decoding that message), so
+    /// that a large literal can be kept without copying it; the next message starts in a
+    /// new buffer. Returns nothing while the message is incomplete.
+    pub fn take_message_bytes(&mut self) -> Vec<u8> {
+        if self.parser.is_some() {
+            return Vec::new();
+        }
+        core::mem::take(&mut self.message_buffer)
+    }
+
+    /// Makes room for a literal and the rest of its line at once, up to the
+    /// message size limit, so that a large literal is received into one allocation of
+    /// its own size rather than into a buffer that doubles (and copies) as it grows.
+    fn reserve_literal(&mut self, length: u32) {
+        /// Room for what follows a literal on its line (the CRLF that ends an APPEND).
+        const LINE_TAIL_BYTES: usize = 64;
+        let length = length as usize;
+        let room = match self.max_message_size {
+            Some(max) => length.min((max as usize).saturating_sub(self.message_buffer.len())),
+            None => length,
+        };
+        self.message_buffer
+            .reserve_exact(room.saturating_add(LINE_TAIL_BYTES));
     }
 
     /// Poisons the current message to prevent its decoding.
@@ -629,7 +661,7 @@ fn parse_tag(message_bytes: &[u8]) -> Option<Tag> {
 
 #[cfg(test)]
 mod tests {
-    use alloc::collections::VecDeque;
+    use alloc::{collections::VecDeque, vec};
     use core::panic;
 
     use imap_types::{
@@ -644,6 +676,34 @@ mod tests {
     use crate::{
         CommandCodec, ResponseCodec, decode::ResponseDecodeError, fragmentizer::DecodeMessageError,
     };
+
+    #[test]
+    fn a_literal_is_received_into_one_allocation_and_can_be_taken() {
+        let mut fragmentizer = Fragmentizer::new(1 << 20);
+        let body = vec![b'x'; 100_000];
+        fragmentizer.enqueue_bytes(b"A1 APPEND INBOX {100000}\r\n");
+        assert!(fragmentizer.progress().is_some());
+        // Nothing is reserved for a literal the client has not started to send.
+        assert!(fragmentizer.message_buffer.capacity() < 1000);
+        for chunk in body.chunks(4096) {
+            fragmentizer.enqueue_bytes(chunk);
+            while fragmentizer.progress().is_some() {}
+        }
+        let capacity = fragmentizer.message_buffer.capacity();
+        assert!(capacity >= 100_000 + 26 && capacity < 100_200);
+        assert!(!fragmentizer.is_message_complete());
+        assert!(fragmentizer.take_message_bytes().is_empty());
+        fragmentizer.enqueue_bytes(b"\r\nA2 NOOP\r\n");
+        while !fragmentizer.is_message_complete() {
+            fragmentizer.progress();
+        }
+        assert_eq!(fragmentizer.message_buffer.capacity(), capacity);
+        let message = fragmentizer.take_message_bytes();
+        assert_eq!(message.len(), 26 + 100_000 + 2);
+        assert_eq!(&message[26..26 + 100_000], &body[..]);
+        fragmentizer.progress();
+        assert_eq!(fragmentizer.message_bytes(), b"A2 NOOP\r\n");
+    }
 
     #[test]
     fn release_spare_capacity_frees_a_decoded_message_and_keeps_the_next() {
