@@ -953,5 +953,91 @@ class MbsyncTest(unittest.TestCase):
         self.assertEqual(local[("INBOX", "<sync-in-2@upstream.test>")], ["S"])
 
 
+class ImapListLevelsAndOldnameTest(unittest.TestCase):
+    """LSUB and LIST (SUBSCRIBED RECURSIVEMATCH) report the levels above subscribed names
+    (RFC 3501 §6.3.9, RFC 5258 §3.5); IMAP4rev2 names a normalized mailbox with OLDNAME
+    (RFC 9051 §6.3.9.7)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(executors=2, shards=4)
+        for name in ("lsub", "oldname"):
+            cls.server.add_user(f"{name}@{DOMAIN}")
+        cls.server.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+
+    def imaplib(self, user):
+        conn = imaplib.IMAP4("127.0.0.1", self.server.imap_port, timeout=30)
+        self.addCleanup(lambda: conn.shutdown())
+        typ, _ = conn.login(f"{user}@{DOMAIN}", "secret")
+        self.assertEqual(typ, "OK")
+        return conn
+
+    def test_lsub_percent_lists_unsubscribed_levels_as_noselect(self):
+        m = self.imaplib("lsub")
+        for typ, _ in (m.create("foo/bar"), m.subscribe("foo/bar"), m.subscribe("ghost/x")):
+            self.assertEqual(typ, "OK")
+        defaults = [line[len(b"* LIST "):] for line in SPECIAL_USE_LIST]
+        typ, data = m.lsub('""', "%")
+        self.assertEqual(typ, "OK")
+        self.assertEqual(
+            data,
+            defaults + [b'(\\Noselect \\HasChildren) "/" foo', b'(\\Noselect \\HasNoChildren) "/" ghost'],
+        )
+        typ, data = m.lsub('""', "foo/%")
+        self.assertEqual(data, [b'(\\HasNoChildren) "/" foo/bar'])
+        typ, data = m._simple_command("LIST", "(SUBSCRIBED RECURSIVEMATCH)", '""', "f%")
+        self.assertEqual(typ, "OK")
+        self.assertEqual(
+            m._untagged_response(typ, data, "LIST")[1],
+            [b'(\\HasChildren) "/" foo ("CHILDINFO" ("SUBSCRIBED"))'],
+        )
+        typ, data = m._simple_command("LIST", "(SUBSCRIBED)", '""', "g*")
+        self.assertEqual(
+            m._untagged_response(typ, data, "LIST")[1],
+            [b'(\\NonExistent \\Subscribed \\HasNoChildren) "/" ghost/x'],
+        )
+        # Once subscribed itself, the level is listed as itself.
+        m.subscribe("foo")
+        typ, data = m.lsub('""', "f%")
+        self.assertEqual(data, [b'(\\HasChildren) "/" foo'])
+
+    def test_imap4rev2_names_normalized_mailboxes_with_oldname(self):
+        m = self.imaplib("oldname")
+        # IMAP4rev1: no unsolicited LIST.
+        typ, _ = m.create("inbox/one")
+        self.assertEqual(typ, "OK")
+        self.assertEqual(m.response("LIST"), ("LIST", [None]))
+        typ, _ = m.enable("IMAP4rev2")
+        self.assertEqual(typ, "OK")
+        self.assertEqual(m.response("ENABLED"), ("ENABLED", [b"IMAP4rev2"]))
+        steps = [
+            (lambda: m.create("Inbox/Sub"), b'(\\HasNoChildren) "/" INBOX/Sub ("OLDNAME" (Inbox/Sub))'),
+            (lambda: m.create("INBOX/two"), None),
+            (lambda: m.rename("inbox/Sub", "Work"), b'(\\HasNoChildren) "/" Work ("OLDNAME" (inbox/Sub))'),
+            (lambda: m.rename("Work", "inbox/Work"), b'(\\HasNoChildren) "/" INBOX/Work ("OLDNAME" (Work))'),
+            (lambda: m.rename("INBOX/Work", "Done"), None),
+            (lambda: m.delete("iNbOx/two"), b'(\\NonExistent \\HasNoChildren) "/" INBOX/two ("OLDNAME" (iNbOx/two))'),
+        ]
+        for command, oldname in steps:
+            typ, _ = command()
+            self.assertEqual(typ, "OK")
+            self.assertEqual(m.response("LIST"), ("LIST", [oldname]))
+        # A refused command announces nothing.
+        typ, _ = m.delete("inbox/two")
+        self.assertEqual(typ, "NO")
+        self.assertEqual(m.response("LIST"), ("LIST", [None]))
+        typ, data = m.list('""', "*")
+        self.assertEqual(typ, "OK")
+        names = [line.rsplit(b" ", 1)[1] for line in data]
+        self.assertIn(b"INBOX/one", names)
+        self.assertIn(b"Done", names)
+        for gone in (b"INBOX/Sub", b"Work", b"INBOX/Work", b"INBOX/two", b"inbox/one"):
+            self.assertNotIn(gone, names)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -26,6 +26,8 @@
 //! number until then, and FETCH of them answers `OK [EXPUNGEISSUED]`.
 
 pub mod fetch;
+#[cfg(test)]
+mod list_tests;
 pub mod names;
 pub mod search;
 mod session;

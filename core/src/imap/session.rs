@@ -161,6 +161,9 @@ pub struct Session {
     /// AUTHENTICATE exchanges started, to make each SCRAM nonce distinct.
     sasl_exchanges: u32,
     out: Vec<u8>,
+    /// Untagged responses that describe a change not yet durable: sent before the
+    /// tagged OK once it is, dropped if it fails.
+    held: Vec<u8>,
 }
 
 /// Shows the session's state, never buffered input (it may hold a password).
@@ -206,6 +209,7 @@ impl Session {
             login: None,
             sasl_exchanges: 0,
             out: Vec::new(),
+            held: Vec::new(),
         }
     }
 

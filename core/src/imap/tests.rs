@@ -10,7 +10,7 @@ const ACCOUNT: &str = "alice";
 const NOW: i64 = 1_700_000_000;
 
 /// One account's shard on a simulated disk.
-struct World {
+pub(super) struct World {
     shard: Shard,
     disk: SimDisk,
     /// Bytes read from the disk for message bodies, whole or in part.
@@ -18,7 +18,7 @@ struct World {
 }
 
 impl World {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let mut disk = SimDisk::new(7, 256 * SEG, SEG);
         let cfg = ShardConfig {
             segment_size_bytes: SEG,
@@ -86,7 +86,7 @@ impl Mailstore for World {
 }
 
 /// A client connection: a session driven the way the runtime drives it.
-struct Client {
+pub(super) struct Client {
     session: Session,
     closed: bool,
 }
@@ -100,7 +100,7 @@ impl Client {
     }
 
     /// Feeds `input` and runs every action; returns all reply bytes as text.
-    fn send(&mut self, world: &mut World, input: &str) -> String {
+    pub(super) fn send(&mut self, world: &mut World, input: &str) -> String {
         self.send_bytes(world, input.as_bytes())
     }
 
@@ -153,7 +153,7 @@ impl Client {
     }
 
     /// A client logged in as alice, with the default mailboxes created.
-    fn logged_in(world: &mut World) -> Self {
+    pub(super) fn logged_in(world: &mut World) -> Self {
         let mut c = Client::new(SessionConfig::default());
         let reply = c.send(world, "l LOGIN alice secret\r\n");
         assert_eq!(reply, "l OK Logged in\r\n");

@@ -1,6 +1,11 @@
 //! Mailbox commands: names, LIST (plain and extended, RFC 5258/5819/6154), LSUB, CREATE,
 //! DELETE, RENAME, SUBSCRIBE, STATUS.
 
+use imap_codec::imap_types::core::{AString, Quoted};
+use imap_codec::imap_types::extensions::list_extended::{
+    MboxListExtendedItemTag, TaggedExtComp, TaggedExtVal,
+};
+
 use super::*;
 
 impl Session {
@@ -109,8 +114,8 @@ impl Session {
             .map(|p| format!("{reference}{p}"))
             .collect();
         let view = ListView::new(ctx);
-        for (name, child_info) in view.listed(query, &full) {
-            self.list_line(ctx, &view, query, &name, child_info);
+        for (name, listing) in view.listed(query, &full) {
+            self.list_line(ctx, &view, query, &name, listing);
         }
         self.line(&format!("{tag} OK {verb} completed"));
         None
@@ -125,10 +130,86 @@ impl Session {
         }
     }
 
-    /// The LIST response of the mailbox just selected (IMAP4rev2, RFC 9051 §6.3.2).
-    pub(super) fn selected_list_line(&mut self, ctx: &Ctx<'_>, name: &str) {
+    /// The LIST response of the mailbox just selected (IMAP4rev2, RFC 9051 §6.3.2):
+    /// with OLDNAME when `mailbox` as supplied differs from its name `name`.
+    pub(super) fn selected_list_line(&mut self, ctx: &Ctx<'_>, mailbox: &Mailbox<'_>, name: &str) {
         let view = ListView::new(ctx);
-        self.list_line(ctx, &view, &ListQuery::default(), name, false);
+        if let Some(old) = self.supplied_name(mailbox, name) {
+            self.oldname_line(name, &old, true, view.has_children(name));
+            let held = mem::take(&mut self.held);
+            self.out.extend_from_slice(&held);
+            return;
+        }
+        let listing = Listing {
+            selected: true,
+            descendant_unlisted: false,
+        };
+        self.list_line(ctx, &view, &ListQuery::default(), name, listing);
+    }
+
+    /// The name the client supplied for `mailbox` when treehouse knows the mailbox as
+    /// `name` instead (RFC 9051 §6.3.9.7), else None. INBOX in any case is INBOX by
+    /// definition (RFC 9051 §5.1), and a trailing separator declares a level rather than
+    /// being part of the name (RFC 9051 §6.3.4).
+    pub(super) fn supplied_name(&self, mailbox: &Mailbox<'_>, name: &str) -> Option<String> {
+        let Mailbox::Other(other) = mailbox else {
+            return None;
+        };
+        let supplied = self.decode_name(other.as_ref()).ok()?;
+        let supplied = match supplied.strip_suffix(names::SEPARATOR) {
+            Some(level) if !level.is_empty() && !name.ends_with(names::SEPARATOR) => level,
+            _ => supplied.as_str(),
+        };
+        (supplied != name).then(|| supplied.to_string())
+    }
+
+    /// In an IMAP4rev2 session, the LIST response saying that the mailbox the client
+    /// named `old` is `name` (the OLDNAME extended data item, RFC 9051 §6.3.9.7), with
+    /// the attributes `name` has once the command succeeds. It is held until the
+    /// command's change is durable, and sent before its tagged OK.
+    pub(super) fn oldname_line(&mut self, name: &str, old: &str, exists: bool, children: bool) {
+        if !self.rev2 {
+            return;
+        }
+        let mut attrs: Vec<&str> = Vec::new();
+        if !exists {
+            attrs.push("NonExistent");
+        }
+        attrs.push(if children {
+            "HasChildren"
+        } else {
+            "HasNoChildren"
+        });
+        if let Some(usage) = special_use(name) {
+            attrs.push(usage);
+        }
+        let items: Vec<FlagNameAttribute<'_>> = attrs
+            .iter()
+            .filter_map(|a| Atom::try_from(*a).ok().map(FlagNameAttribute::from))
+            .collect();
+        // Quoted, as in the examples of RFC 9051 §6.3.4 and §6.3.9.7.
+        let tag = Quoted::try_from("OLDNAME")
+            .map(AString::from)
+            .ok()
+            .and_then(|t| MboxListExtendedItemTag::try_from(t).ok());
+        let (Some(tag), Ok(old), Ok(mailbox)) = (
+            tag,
+            AString::try_from(self.wire_name(old)),
+            Mailbox::try_from(self.wire_name(name)),
+        ) else {
+            return;
+        };
+        let list = Data::List {
+            items,
+            delimiter: QuotedChar::try_from(names::SEPARATOR).ok(),
+            mailbox,
+            extended_items: vec![MboxListExtendedItem::Other {
+                tag,
+                value: TaggedExtVal::Comp(Some(TaggedExtComp::Single(old))),
+            }],
+        };
+        let bytes = ResponseCodec::new().encode(&Response::Data(list)).dump();
+        self.held.extend_from_slice(&bytes);
     }
 
     /// One LIST or LSUB response, and its STATUS response when LIST-STATUS asks.
@@ -138,11 +219,15 @@ impl Session {
         view: &ListView,
         query: &ListQuery,
         name: &str,
-        child_info: bool,
+        listing: Listing,
     ) {
         let exists = view.existing.contains(name);
         let mut attrs: Vec<&str> = Vec::new();
-        if !exists {
+        if query.lsub && !listing.selected {
+            // A level above subscribed names that the pattern stops at, itself not
+            // subscribed (RFC 3501 §6.3.9).
+            attrs.push("Noselect");
+        } else if !exists {
             // \NonExistent implies \Noselect (RFC 5258 §3.4).
             attrs.push(if query.extended || self.rev2 {
                 "NonExistent"
@@ -177,7 +262,7 @@ impl Session {
             });
             return;
         }
-        let extended_items = if child_info {
+        let extended_items = if query.recursive && listing.descendant_unlisted {
             vec![MboxListExtendedItem::ChildInfo(Vec1::from(
                 ListSelectBaseOpt::Subscribed,
             ))]
@@ -240,6 +325,12 @@ impl Session {
             }
             at += p + 1;
         }
+        if self.rev2
+            && let Some(old) = self.supplied_name(mailbox, &name)
+        {
+            let children = ListView::new(ctx).has_children(&name);
+            self.oldname_line(&name, &old, true, children);
+        }
         ops.push(Op::CreateMailbox {
             account: ctx.account.clone(),
             name,
@@ -264,6 +355,12 @@ impl Session {
             self.line(&format!("{tag} NO [NONEXISTENT] No such mailbox"));
             return None;
         }
+        if self.rev2
+            && let Some(old) = self.supplied_name(mailbox, &name)
+        {
+            let children = ListView::new(ctx).has_children(&name);
+            self.oldname_line(&name, &old, false, children);
+        }
         if self.selected.as_ref().is_some_and(|s| s.name == name) {
             self.selected = None;
         }
@@ -283,11 +380,11 @@ impl Session {
     pub(super) fn rename(
         &mut self,
         ctx: &mut Ctx<'_>,
-        from: &Mailbox<'_>,
-        to: &Mailbox<'_>,
+        from_mailbox: &Mailbox<'_>,
+        to_mailbox: &Mailbox<'_>,
     ) -> Option<Action> {
         let tag = ctx.tag.clone();
-        let (from, to) = match (self.name_of(from), self.checked_name(to)) {
+        let (from, to) = match (self.name_of(from_mailbox), self.checked_name(to_mailbox)) {
             (Ok(f), Ok(t)) => (f, t),
             (Err(e), _) | (_, Err(e)) => {
                 self.name_error(&tag, &e);
@@ -336,6 +433,10 @@ impl Session {
                     body,
                 });
             }
+            if self.rev2 {
+                let children = ListView::new(ctx).has_children(&to);
+                self.renamed_line(from_mailbox, &from, to_mailbox, &to, children);
+            }
             return self.apply(tag, After::RenameInbox { uids }, ops);
         }
         let prefix = format!("{from}/");
@@ -368,6 +469,10 @@ impl Session {
                 to: new,
             });
         }
+        if self.rev2 {
+            let children = ops.len() > 1 || ListView::new(ctx).has_children(&to);
+            self.renamed_line(from_mailbox, &from, to_mailbox, &to, children);
+        }
         if self.selected.as_ref().is_some_and(|s| s.name == from) {
             self.selected = None;
         }
@@ -378,6 +483,25 @@ impl Session {
             },
             ops,
         )
+    }
+
+    /// RENAME's LIST response with OLDNAME when either name was supplied otherwise than
+    /// treehouse knows it: the new name, with the existing name as supplied (RFC 9051
+    /// §6.3.6).
+    fn renamed_line(
+        &mut self,
+        from_mailbox: &Mailbox<'_>,
+        from: &str,
+        to_mailbox: &Mailbox<'_>,
+        to: &str,
+        children: bool,
+    ) {
+        let old = match self.supplied_name(from_mailbox, from) {
+            Some(supplied) => supplied,
+            None if self.supplied_name(to_mailbox, to).is_some() => from.to_string(),
+            None => return,
+        };
+        self.oldname_line(to, &old, true, children);
     }
 
     pub(super) fn status(
@@ -542,8 +666,8 @@ impl ListView {
             .is_some_and(|n| n.starts_with(&prefix))
     }
 
-    /// The names to list, in order, each with whether it gets CHILDINFO ("SUBSCRIBED").
-    fn listed(&self, query: &ListQuery, patterns: &[String]) -> BTreeMap<String, bool> {
+    /// The names to list, in order, each with why it is listed.
+    fn listed(&self, query: &ListQuery, patterns: &[String]) -> BTreeMap<String, Listing> {
         let from_subscriptions = query.lsub || query.subscribed;
         let pool = if from_subscriptions {
             &self.subscriptions
@@ -552,22 +676,43 @@ impl ListView {
         };
         let selected = |name: &str| !query.special_use || special_use(name).is_some();
         let matches = |name: &str| patterns.iter().any(|p| names::matches(p, name));
-        let mut listed: BTreeMap<String, bool> = pool
+        let mut listed: BTreeMap<String, Listing> = pool
             .iter()
             .filter(|n| selected(n) && matches(n))
-            .map(|n| (n.clone(), false))
+            .map(|n| {
+                let listing = Listing {
+                    selected: true,
+                    descendant_unlisted: false,
+                };
+                (n.clone(), listing)
+            })
             .collect();
-        if query.recursive {
-            // A parent that matches is listed with CHILDINFO when a selected
-            // descendant is not listed itself (RFC 5258 §3.5).
+        // A level that matches is listed when a selected name below it does not match:
+        // with CHILDINFO under RECURSIVEMATCH (RFC 5258 §3.5), and by LSUB, as \Noselect
+        // unless subscribed itself (RFC 3501 §6.3.9: `LSUB "" %` with only "foo/bar"
+        // subscribed returns "foo"). Descendants that are listed themselves add nothing
+        // (RFC 5258 §3.5 suppresses redundant CHILDINFO).
+        if query.recursive || query.lsub {
             for name in pool.iter().filter(|n| selected(n) && !matches(n)) {
                 for parent in ancestors(name).filter(|p| matches(p)) {
-                    listed.insert(parent.to_string(), true);
+                    listed
+                        .entry(parent.to_string())
+                        .or_default()
+                        .descendant_unlisted = true;
                 }
             }
         }
         listed
     }
+}
+
+/// Why a name is listed.
+#[derive(Debug, Clone, Copy, Default)]
+struct Listing {
+    /// The name itself meets the selection criteria (and matches a pattern).
+    selected: bool,
+    /// A descendant meets the selection criteria but matches no pattern.
+    descendant_unlisted: bool,
 }
 
 /// The levels of hierarchy above `name` (`a` and `a/b` for `a/b/c`).

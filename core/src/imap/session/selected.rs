@@ -113,10 +113,11 @@ impl Session {
             self.line(&l);
         }
         if self.rev2 {
-            // The mailbox's LIST response (RFC 9051 §6.3.2).
+            // The mailbox's LIST response (RFC 9051 §6.3.2), with OLDNAME when the
+            // client named it otherwise than treehouse does.
             let name = self.selected.as_ref().map(|s| s.name.clone());
             if let Some(name) = name {
-                self.selected_list_line(ctx, &name);
+                self.selected_list_line(ctx, mailbox, &name);
             }
         }
         let access = if read_only { "READ-ONLY" } else { "READ-WRITE" };
@@ -625,15 +626,22 @@ impl Session {
             After::Plain { done } => {
                 // Untagged updates go before the tagged completion.
                 self.sync(store, true, false);
+                let held = mem::take(&mut self.held);
                 match failure {
-                    None => self.line(&format!("{tag} OK {done}")),
+                    None => {
+                        self.out.extend_from_slice(&held);
+                        self.line(&format!("{tag} OK {done}"))
+                    }
                     Some(e) => self.line(&format!("{tag} NO {}", one_line(&e))),
                 }
             }
             After::RenameInbox { uids } => {
                 if let Some(e) = failure {
+                    self.held.clear();
                     self.line(&format!("{tag} NO {}", one_line(&e)));
                 } else if uids.is_empty() {
+                    let held = mem::take(&mut self.held);
+                    self.out.extend_from_slice(&held);
                     self.line(&format!("{tag} OK RENAME completed"));
                 } else {
                     let op = Op::Expunge {
