@@ -133,6 +133,12 @@ checkpoint_every_records = 10000
 # Default: 1024. Unit: deliveries.
 queue_depth_max = 1024
 
+# Memory each executor keeps recently written and read message bodies in, for
+# FETCH without a disk read; least recently used out first. A body larger than a
+# sixteenth of it is never kept. 0 turns the cache off.
+# Default: 67108864 (64 MiB). Unit: bytes.
+body_cache_bytes = 67108864
+
 [smtp]
 # Largest message accepted (advertised as SIZE); must be less than
 # store.segment_size_bytes - 65536. At least 1024.
@@ -515,6 +521,8 @@ pub struct Store {
     pub checkpoint_every_records: u64,
     /// Staged-but-not-durable deliveries per shard before 452 4.3.1.
     pub queue_depth_max: usize,
+    /// Memory per executor for cached message bodies.
+    pub body_cache_bytes: u64,
 }
 
 impl Default for Store {
@@ -527,6 +535,7 @@ impl Default for Store {
             durable_wait_ms: 10_000,
             checkpoint_every_records: 10_000,
             queue_depth_max: 1024,
+            body_cache_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -916,7 +925,7 @@ mod tests {
         assert_eq!(present, expected);
         assert_eq!(
             expected.len(),
-            43,
+            44,
             "a new key needs a documented line in DEFAULT_TOML"
         );
         // Each key line is preceded by a comment that states its default.

@@ -1,6 +1,7 @@
 //! `treehouse`: the mail appliance binary — server, admin commands and offline tools.
 
 mod auth;
+mod body_cache;
 mod cli;
 mod clock;
 mod config;

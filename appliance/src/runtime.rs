@@ -23,6 +23,7 @@ use glommio::{
 use treehouse_core::address::shard_of;
 use treehouse_core::store::{Op, ShardConfig};
 
+use crate::body_cache::BodyCache;
 use crate::config::Config;
 use crate::delivery;
 use crate::directory::Directory;
@@ -188,6 +189,8 @@ pub struct Executor {
     /// The account directory, reloaded when its files change.
     pub directory: RefCell<Arc<Directory>>,
     owned: HashMap<u32, Rc<OwnedShard>>,
+    /// Message bodies kept for FETCH, shared by the owned shards.
+    cache: Rc<BodyCache>,
     senders: Senders<MeshMsg>,
     waiting: RefCell<HashMap<u64, LocalSender<Outcome>>>,
     next_id: Cell<u64>,
@@ -305,6 +308,12 @@ impl Executor {
         for owned in self.owned.values() {
             owned.checkpoint_now().await;
         }
+        let (hits, misses) = self.cache.hits_and_misses();
+        println!(
+            "treehouse: executor {}: body cache held {} bytes; {hits} hits, {misses} misses",
+            self.me,
+            self.cache.used_bytes()
+        );
     }
 
     fn on_mesh_message(self: &Rc<Self>, msg: MeshMsg) {
@@ -532,6 +541,9 @@ async fn start_executor(
         queue_depth_max: config.store.queue_depth_max,
         checkpoint_every_records: config.store.checkpoint_every_records,
     };
+    let cache = Rc::new(BodyCache::new(
+        usize::try_from(config.store.body_cache_bytes).unwrap_or(usize::MAX),
+    ));
     let mut owned = HashMap::new();
     for shard in (0..layout.shard_count).filter(|s| layout.owner(*s) == me) {
         let dir = &layout.shard_dirs[shard as usize];
@@ -540,8 +552,8 @@ async fn start_executor(
             dir,
             shard_config(&config),
             limits,
-            delivery_queue,
-            background_queue,
+            (delivery_queue, background_queue),
+            cache.clone(),
         )
         .await?;
         owned.insert(shard, opened);
@@ -552,6 +564,7 @@ async fn start_executor(
         layout,
         directory: RefCell::new(directory),
         owned,
+        cache,
         senders,
         waiting: RefCell::new(HashMap::new()),
         next_id: Cell::new(0),

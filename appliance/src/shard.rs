@@ -10,8 +10,11 @@ use std::time::Duration;
 
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::{TaskQueueHandle, executor};
-use treehouse_core::store::{FlushOutcome, Health, Op, Shard, ShardConfig, StoreError, Uid};
+use treehouse_core::store::{
+    FlushJob, FlushOutcome, Health, Op, Shard, ShardConfig, StoreError, Uid,
+};
 
+use crate::body_cache::{BodyCache, BodyKey};
 use crate::segments::{self, DmaSegments, SegmentFiles};
 
 /// Why a change was not made durable; the upstream MTA or client should retry later.
@@ -50,18 +53,20 @@ pub struct OwnedShard {
     checkpointing: Cell<bool>,
     background: TaskQueueHandle,
     reader: RefCell<SegmentFiles>,
+    cache: Rc<BodyCache>,
     watchers: RefCell<Vec<LocalSender<()>>>,
 }
 
 impl OwnedShard {
-    /// Recovers shard `id` from `dir` and starts its flusher in `delivery`.
+    /// Recovers shard `id` from `dir` and starts its flusher in `delivery`; its bodies
+    /// are cached in the executor's `cache`.
     pub async fn open(
         id: u32,
         dir: &Path,
         cfg: ShardConfig,
         limits: ShardLimits,
-        delivery: TaskQueueHandle,
-        background: TaskQueueHandle,
+        (delivery, background): (TaskQueueHandle, TaskQueueHandle),
+        cache: Rc<BodyCache>,
     ) -> Result<Rc<OwnedShard>, String> {
         let shard = recover(id, dir, cfg)?;
         let reader = SegmentFiles::open(dir, cfg.segment_size_bytes)
@@ -80,6 +85,7 @@ impl OwnedShard {
             checkpointing: Cell::new(false),
             background,
             reader: RefCell::new(reader),
+            cache,
             watchers: RefCell::new(Vec::new()),
         });
         glommio::spawn_local_into(run_flusher(owned.clone(), segments, kicked), delivery)
@@ -159,7 +165,36 @@ impl OwnedShard {
 
     /// Reads a message body from the log (a blocking O_DIRECT read on this executor).
     pub fn read_body(&self, account: &str, mailbox: &str, uid: Uid) -> Result<Vec<u8>, StoreError> {
-        self.read_with(|shard, reader| shard.read_body(reader, account, mailbox, uid))
+        let key = self.body_key(account, mailbox, uid);
+        if let Some(body) = key.and_then(|k| self.cache.get(k)) {
+            return Ok(body.to_vec());
+        }
+        let body =
+            self.read_with(|shard, reader| shard.read_body(reader, account, mailbox, uid))?;
+        if let Some(key) = key {
+            self.cache.insert(key, &body);
+        }
+        Ok(body)
+    }
+
+    /// Where the cache keeps a message's body; None for a message not in the index.
+    fn body_key(&self, account: &str, mailbox: &str, uid: Uid) -> Option<BodyKey> {
+        let shard = self.shard.borrow();
+        let message = shard.mailbox(account, mailbox)?.messages.get(&uid)?;
+        Some((self.id, message.location.offset))
+    }
+
+    /// Keeps the bodies a durable flush wrote, for the clients that fetch new mail.
+    fn cache_written(&self, job: &FlushJob) {
+        for body in &job.bodies {
+            let len = body.len_bytes as usize;
+            if len > self.cache.entry_max_bytes() {
+                continue;
+            }
+            let mut bytes = vec![0u8; len];
+            job.batch.copy_to(body.offset - job.offset, &mut bytes);
+            self.cache.insert((self.id, body.offset), &bytes);
+        }
     }
 
     /// Reads `len` bytes of one message from byte `from` on, only the blocks that hold them.
@@ -171,6 +206,14 @@ impl OwnedShard {
         from: u64,
         len: u64,
     ) -> Result<Vec<u8>, StoreError> {
+        if let Some(body) = self
+            .body_key(account, mailbox, uid)
+            .and_then(|k| self.cache.get(k))
+        {
+            let start = (from.min(body.len() as u64)) as usize;
+            let end = (from.saturating_add(len).min(body.len() as u64)) as usize;
+            return Ok(body[start..end].to_vec());
+        }
         self.read_with(|shard, reader| {
             shard.read_body_range(reader, account, mailbox, uid, from, len)
         })
@@ -339,6 +382,9 @@ async fn run_flusher(owned: Rc<OwnedShard>, mut segments: DmaSegments, kicked: L
                 Err(e) => Err(e),
             };
             let outcome = owned.shard.borrow_mut().finish_flush(written);
+            if matches!(outcome, FlushOutcome::Durable { .. }) {
+                owned.cache_written(&job);
+            }
             owned.settle(outcome);
             owned.maybe_checkpoint();
             owned.prepare_ahead(&segments);

@@ -210,6 +210,8 @@ pub struct FlushJob {
     pub ensure_len: u64,
     /// The last ticket this batch makes durable.
     pub last_ticket: u64,
+    /// Where each message body of the batch lies in the log.
+    pub bodies: Vec<BodyLocation>,
 }
 
 impl FlushJob {
@@ -432,6 +434,7 @@ impl Shard {
         let offset = self.place(len_bytes);
         let last_ticket = ops.last().map_or(0, |op| op.ticket);
         let (batch, records) = build_batch(ops, offset, len_bytes, self.next_seq);
+        let bodies = records.iter().filter_map(|(_, body)| *body).collect();
         self.in_flight = Some(InFlight {
             offset,
             len_bytes,
@@ -442,6 +445,7 @@ impl Shard {
         Some(FlushJob {
             offset,
             batch,
+            bodies,
             ensure_len: offset + len_bytes,
             last_ticket,
         })
