@@ -134,10 +134,11 @@ checkpoint_every_records = 10000
 queue_depth_max = 1024
 
 # Memory each executor keeps recently written and read message bodies in, for
-# FETCH without a disk read; least recently used out first. A body larger than a
-# sixteenth of it is never kept. 0 turns the cache off.
-# Default: 67108864 (64 MiB). Unit: bytes.
-body_cache_bytes = 67108864
+# FETCH without a disk read: one ring, allocated at start, where a new body
+# overwrites the oldest. A body larger than a sixteenth of it is never kept.
+# 0 turns the cache off.
+# Default: 33554432 (32 MiB). Unit: bytes.
+body_cache_bytes = 33554432
 
 [smtp]
 # Largest message accepted (advertised as SIZE); must be less than
@@ -535,7 +536,7 @@ impl Default for Store {
             durable_wait_ms: 10_000,
             checkpoint_every_records: 10_000,
             queue_depth_max: 1024,
-            body_cache_bytes: 64 * 1024 * 1024,
+            body_cache_bytes: 32 * 1024 * 1024,
         }
     }
 }

@@ -166,8 +166,8 @@ impl OwnedShard {
     /// Reads a message body from the log (a blocking O_DIRECT read on this executor).
     pub fn read_body(&self, account: &str, mailbox: &str, uid: Uid) -> Result<Vec<u8>, StoreError> {
         let key = self.body_key(account, mailbox, uid);
-        if let Some(body) = key.and_then(|k| self.cache.get(k)) {
-            return Ok(body.to_vec());
+        if let Some(body) = key.and_then(|k| self.cache.get(k, 0..u64::MAX)) {
+            return Ok(body);
         }
         let body =
             self.read_with(|shard, reader| shard.read_body(reader, account, mailbox, uid))?;
@@ -208,11 +208,9 @@ impl OwnedShard {
     ) -> Result<Vec<u8>, StoreError> {
         if let Some(body) = self
             .body_key(account, mailbox, uid)
-            .and_then(|k| self.cache.get(k))
+            .and_then(|k| self.cache.get(k, from..from.saturating_add(len)))
         {
-            let start = (from.min(body.len() as u64)) as usize;
-            let end = (from.saturating_add(len).min(body.len() as u64)) as usize;
-            return Ok(body[start..end].to_vec());
+            return Ok(body);
         }
         self.read_with(|shard, reader| {
             shard.read_body_range(reader, account, mailbox, uid, from, len)

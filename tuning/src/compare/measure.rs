@@ -179,6 +179,8 @@ fn lmtp_plan(
     plan.connections = connections;
     plan.message_size_bytes = size_bytes;
     plan.io_timeout = IO_TIMEOUT;
+    // As an MTA's LMTP client does (Postfix pipelines when PIPELINING is offered).
+    plan.pipeline = true;
     plan
 }
 

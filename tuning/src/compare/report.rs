@@ -283,13 +283,20 @@ pub fn is_valid(outcome: &Outcome, summaries: &[WorkloadSummary]) -> bool {
 }
 
 /// What is not the same for the two servers, beyond what the report's figures show.
-pub const UNEQUAL: [&str; 10] = [
+pub const UNEQUAL: [&str; 12] = [
     "**Durability mechanism.** treehouse acknowledges after its shard's group-commit \
      batch is written with O_DIRECT and fdatasync'd (one sync per batch). Dovecot \
      (`mail_fsync = optimized`, its default) fsyncs each new message file and then the \
      Maildir folder it was renamed into before it answers; its index files \
      (`dovecot.index*`, `dovecot-uidlist`) are not synced, because it rebuilds them from the \
      Maildir. Both keep every acknowledged message across a crash.",
+    "**Pipelined LMTP, for both.** Each LMTP transaction sends MAIL, RCPT and DATA in \
+     one write (RFC 2920 PIPELINING, which both servers advertise), as Postfix's LMTP \
+     client does; each server answers every command in order.",
+    "**Caches.** Dovecot reads message files through the kernel's page cache; treehouse \
+     reads bodies with O_DIRECT and keeps recently written and read ones in its own cache \
+     (`store.body_cache_bytes`, 32 MiB per executor by default), which counts in its \
+     resident memory.",
     "**IMAP durability differs.** treehouse answers the tagged OK of APPEND, STORE and \
      EXPUNGE only after its shard's log is synced: up to 5 of the 11 commands of each mix \
      round wait for a sync. Dovecot syncs only APPEND (the new message file and its folder); a \
