@@ -269,6 +269,8 @@ struct Hello {
 struct Transaction {
     mail_from: String,
     smtputf8: bool,
+    /// The size MAIL FROM declared (RFC 1870), 0 if none.
+    declared_bytes: usize,
     /// Accepted recipients as (address, accounts).
     recipients: Vec<(String, Vec<String>)>,
     /// Present once DATA or the first BDAT began.
@@ -1022,6 +1024,7 @@ impl Session {
         self.transaction = Some(Transaction {
             mail_from: address.to_string(),
             smtputf8,
+            declared_bytes: size,
             recipients: Vec::new(),
             body: None,
         });
@@ -1073,8 +1076,7 @@ impl Session {
         if !self.require_hello(out) {
             return;
         }
-        let limits = &self.config.limits;
-        let body = Body::new(limits.max_message_bytes, limits.max_text_line_bytes);
+        let body = self.new_body();
         match self.transaction.as_mut() {
             None => self.error(out, 503, "5.5.1", "Error: need MAIL command"),
             Some(tx) if tx.body.is_some() => {
@@ -1100,8 +1102,12 @@ impl Session {
 
     /// Starts reading a BDAT chunk; its reply comes once the chunk is read.
     fn bdat(&mut self, chunk_bytes: usize, last: bool) {
-        let limits = &self.config.limits;
-        let body = Body::new(limits.max_message_bytes, limits.max_text_line_bytes);
+        // The first chunk starts the body.
+        let mut fresh = self
+            .transaction
+            .as_ref()
+            .filter(|tx| tx.body.is_none())
+            .map(|_| self.new_body());
         let refuse = |code, enhanced, text: &str, is_error| {
             Some(Reply {
                 code,
@@ -1123,8 +1129,13 @@ impl Session {
                     refuse(554, "5.5.1", "Error: no valid recipients", false)
                 }
                 Some(tx) => {
-                    let body = tx.body.get_or_insert(body);
-                    if body.rejection().is_none() && body.would_exceed(chunk_bytes) {
+                    if let (None, Some(fresh)) = (&tx.body, fresh.take()) {
+                        tx.body = Some(fresh);
+                    }
+                    if let Some(body) = tx.body.as_mut()
+                        && body.rejection().is_none()
+                        && body.would_exceed(chunk_bytes)
+                    {
                         body.reject_too_big();
                     }
                     None
@@ -1226,15 +1237,32 @@ impl Session {
         None
     }
 
+    /// The body of the open transaction, after its Received header, with room for the
+    /// size MAIL FROM declared; None-safe (an empty body when no transaction is open).
+    fn new_body(&self) -> Body {
+        let limits = &self.config.limits;
+        let (smtputf8, declared) = self
+            .transaction
+            .as_ref()
+            .map_or((false, 0), |tx| (tx.smtputf8, tx.declared_bytes));
+        Body::new(
+            limits.max_message_bytes,
+            limits.max_text_line_bytes,
+            self.received_header(smtputf8),
+            declared,
+        )
+    }
+
     /// Ends the transaction after its last byte: a delivery, or the refusal.
     fn end_of_message(&mut self, out: &mut Vec<u8>) -> Option<Action> {
         self.phase = Phase::Command;
         let tx = self.transaction.take()?;
-        let body = tx.body.map(Body::finish).unwrap_or_else(|| Ok(Vec::new()));
+        let body = match tx.body {
+            Some(body) => body.finish(),
+            None => Ok(self.received_header(tx.smtputf8)),
+        };
         let (code, enhanced, text) = match body {
-            Ok(body) => {
-                let mut message = self.received_header(tx.smtputf8);
-                message.extend_from_slice(&body);
+            Ok(message) => {
                 let (addresses, recipients) = tx.recipients.into_iter().unzip();
                 self.delivering_to = addresses;
                 self.phase = Phase::Delivering;

@@ -15,7 +15,10 @@ pub(super) enum Rejection {
 /// Every line ending, CRLF, bare LF or bare CR, is stored as CRLF. Once a limit is
 /// crossed the bytes are dropped and later input is only scanned for its end.
 pub(super) struct Body {
+    /// The prefix (the Received header), then the body received so far.
     bytes: Vec<u8>,
+    /// Bytes of the prefix, which the size limit does not count.
+    prefix_bytes: usize,
     line_bytes: usize,
     pending_cr: bool,
     rejection: Option<Rejection>,
@@ -24,10 +27,21 @@ pub(super) struct Body {
 }
 
 impl Body {
-    /// An empty body with the session's limits.
-    pub(super) fn new(max_bytes: u64, max_line_bytes: usize) -> Self {
+    /// An empty body with the session's limits, to follow `prefix` (the trace header);
+    /// room for `expected_bytes` (the size the client declared) is made at once.
+    pub(super) fn new(
+        max_bytes: u64,
+        max_line_bytes: usize,
+        prefix: Vec<u8>,
+        expected_bytes: usize,
+    ) -> Self {
+        let mut bytes = prefix;
+        let prefix_bytes = bytes.len();
+        let expected = u64::try_from(expected_bytes).map_or(max_bytes, |e| e.min(max_bytes));
+        bytes.reserve(usize::try_from(expected).unwrap_or(0));
         Body {
-            bytes: Vec::new(),
+            bytes,
+            prefix_bytes,
             line_bytes: 0,
             pending_cr: false,
             rejection: None,
@@ -47,7 +61,15 @@ impl Body {
                 }
                 continue;
             }
-            match data.iter().position(|&b| b == b'\r' || b == b'\n') {
+            // Whole CRLF lines within the limits, the usual case, are stored in one go.
+            let run = self.crlf_run(data);
+            if run > 0 {
+                self.store(&data[..run]);
+                self.line_bytes = 0;
+                data = &data[run..];
+                continue;
+            }
+            match memchr::memchr2(b'\r', b'\n', data) {
                 None => {
                     self.text(data);
                     data = &[];
@@ -65,9 +87,28 @@ impl Body {
         }
     }
 
+    /// Length of the longest prefix of `data` made of whole CRLF-ended lines, each
+    /// within the line limit (the first counting what its line already holds).
+    fn crlf_run(&self, data: &[u8]) -> usize {
+        let mut at = 0;
+        let mut held = self.line_bytes;
+        while let Some(i) = memchr::memchr2(b'\r', b'\n', &data[at..]) {
+            let end = at + i;
+            if data[end] != b'\r' || data.get(end + 1) != Some(&b'\n') {
+                break;
+            }
+            if held.saturating_add(end - at + 2) > self.max_line_bytes {
+                break;
+            }
+            at = end + 2;
+            held = 0;
+        }
+        at
+    }
+
     /// Whether `more` further bytes would cross the size limit.
     pub(super) fn would_exceed(&self, more: usize) -> bool {
-        (self.bytes.len() as u64).saturating_add(more as u64) > self.max_bytes
+        ((self.bytes.len() - self.prefix_bytes) as u64).saturating_add(more as u64) > self.max_bytes
     }
 
     /// Refuses the body as too big without reading the bytes that make it so.
@@ -80,7 +121,7 @@ impl Body {
         self.rejection
     }
 
-    /// The complete body, or why it was refused.
+    /// The prefix and the complete body, or why the body was refused.
     pub(super) fn finish(mut self) -> Result<Vec<u8>, Rejection> {
         if self.pending_cr {
             self.pending_cr = false;
@@ -121,6 +162,7 @@ impl Body {
         if self.rejection.is_none() {
             self.rejection = Some(rejection);
             self.bytes = Vec::new();
+            self.prefix_bytes = 0;
         }
     }
 }
@@ -130,7 +172,7 @@ mod tests {
     use super::*;
 
     fn body(chunks: &[&[u8]]) -> Result<Vec<u8>, Rejection> {
-        let mut body = Body::new(100, 20);
+        let mut body = Body::new(100, 20, Vec::new(), 0);
         for chunk in chunks {
             body.push(chunk);
         }
@@ -157,5 +199,67 @@ mod tests {
         );
         let lines: Vec<&[u8]> = std::iter::repeat_n(&b"0123456789\r\n"[..], 9).collect();
         assert_eq!(body(&lines), Err(Rejection::TooBig));
+    }
+
+    /// The rules, one byte at a time: what the body must equal however it is chunked.
+    fn reference(
+        data: &[u8],
+        max_bytes: usize,
+        max_line_bytes: usize,
+    ) -> Result<Vec<u8>, Rejection> {
+        let mut out = Vec::new();
+        let mut line = 0usize;
+        let mut i = 0;
+        while i < data.len() {
+            let ending = match data[i] {
+                b'\r' if data.get(i + 1) == Some(&b'\n') => 2,
+                b'\r' | b'\n' => 1,
+                _ => 0,
+            };
+            if ending > 0 {
+                out.extend_from_slice(b"\r\n");
+                line = 0;
+                i += ending;
+            } else {
+                line += 1;
+                if line + 2 > max_line_bytes {
+                    return Err(Rejection::LineTooLong);
+                }
+                out.push(data[i]);
+                i += 1;
+            }
+            if out.len() > max_bytes {
+                return Err(Rejection::TooBig);
+            }
+        }
+        Ok(out)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_chunking_gives_the_reference_body(
+            data in proptest::collection::vec(
+                proptest::sample::select(vec![b'a', b'b', b'\r', b'\n', b'.']),
+                0..300,
+            ),
+            cuts in proptest::collection::vec(0usize..300, 0..8),
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
+            cuts.sort_unstable();
+            let mut body = Body::new(200, 24, b"Received: x\r\n".to_vec(), 300);
+            let mut at = 0;
+            for cut in cuts.into_iter().chain([data.len()]) {
+                body.push(&data[at..cut]);
+                at = cut;
+            }
+            // When one line crosses both limits, which one is named first may differ.
+            match reference(&data, 200, 24) {
+                Ok(expected) => proptest::prop_assert_eq!(
+                    body.finish(),
+                    Ok([&b"Received: x\r\n"[..], &expected].concat())
+                ),
+                Err(_) => proptest::prop_assert!(body.finish().is_err()),
+            }
+        }
     }
 }

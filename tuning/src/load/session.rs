@@ -91,6 +91,9 @@ struct Session {
     stream: TcpStream,
     protocol: Protocol,
     pipeline: bool,
+    /// The server offers SIZE (RFC 1870): MAIL FROM declares each message's size, as
+    /// MTAs do.
+    declare_size: bool,
     receiver: ResponseReceiver,
     read_buffer: Vec<u8>,
     read_start: usize,
@@ -117,6 +120,7 @@ impl Session {
             stream,
             protocol: run.plan.protocol,
             pipeline: false,
+            declare_size: false,
             receiver: ResponseReceiver::default(),
             read_buffer: vec![0; READ_BUFFER_BYTES],
             read_start: 0,
@@ -145,6 +149,10 @@ impl Session {
             .lines()
             .any(|line| line.trim().eq_ignore_ascii_case("PIPELINING"));
         session.pipeline = run.plan.pipeline && offers_pipelining;
+        session.declare_size = hello.message.lines().any(|line| {
+            let word = line.trim().split(' ').next().unwrap_or_default();
+            word.eq_ignore_ascii_case("SIZE")
+        });
         Ok(session)
     }
 
@@ -209,7 +217,11 @@ impl Session {
         };
         self.out.clear();
         self.rcpt_codes.clear();
-        let _ = write!(self.out, "MAIL FROM:<{}>\r\n", run.plan.from);
+        let _ = write!(self.out, "MAIL FROM:<{}>", run.plan.from);
+        if self.declare_size {
+            let _ = write!(self.out, " SIZE={}", run.plan.message_size_bytes);
+        }
+        self.out.extend_from_slice(b"\r\n");
         if !self.pipeline {
             self.flush()?;
         }
