@@ -185,23 +185,46 @@ impl Candidate<'_> {
     }
 
     fn header(&self) -> &[(String, String)] {
-        self.header.get_or_init(|| {
-            let (Some(raw), Some(meta)) = (self.body, self.meta()) else {
-                return Vec::new();
-            };
-            let end = usize::try_from(meta.body.offsets.body_start)
-                .unwrap_or(usize::MAX)
-                .min(raw.len());
-            decoded_fields(&raw[..end])
-        })
+        self.header
+            .get_or_init(|| self.raw_header().map(decoded_fields).unwrap_or_default())
     }
 
+    /// The message's top-level header, as stored.
+    fn raw_header(&self) -> Option<&[u8]> {
+        let (raw, meta) = (self.body?, self.meta()?);
+        let end = usize::try_from(meta.body.offsets.body_start)
+            .unwrap_or(usize::MAX)
+            .min(raw.len());
+        Some(&raw[..end])
+    }
+
+    /// Whether a header field named `name` holds `text`; only fields of that name are
+    /// decoded (unless every field already is, for TEXT).
     fn header_has(&self, name: &AString<'_>, text: &AString<'_>) -> bool {
-        let name = String::from_utf8_lossy(name.as_ref()).to_lowercase();
         let needle = needle(text);
-        self.header()
-            .iter()
-            .any(|(field, value)| *field == name && value.contains(&needle))
+        if let Some(decoded) = self.header.get() {
+            let name = String::from_utf8_lossy(name.as_ref()).to_lowercase();
+            return decoded
+                .iter()
+                .any(|(field, value)| *field == name && value.contains(&needle));
+        }
+        let Some(raw) = self.raw_header() else {
+            return false;
+        };
+        fields(raw).into_iter().any(|field| {
+            field
+                .name
+                .is_some_and(|n| n.eq_ignore_ascii_case(name.as_ref()))
+                && field
+                    .bytes
+                    .iter()
+                    .position(|&b| b == b':')
+                    .is_some_and(|colon| {
+                        decode_value(&field.bytes[colon + 1..])
+                            .to_lowercase()
+                            .contains(&needle)
+                    })
+        })
     }
 
     fn text(&self) -> &str {
