@@ -637,6 +637,7 @@ pub(crate) trait UringCommon {
     fn submission_queue(&mut self) -> ReactorQueue;
     fn submit_sqes(&mut self) -> io::Result<usize>;
     fn waiting_kernel_submission(&self) -> usize;
+    #[allow(dead_code)]
     fn in_kernel(&self) -> usize;
     fn waiting_kernel_collection(&self) -> usize;
     fn needs_kernel_enter(&self) -> bool;
@@ -1221,7 +1222,10 @@ pub(crate) struct Reactor {
     latency_ring: RefCell<SleepableRing>,
     poll_ring: RefCell<PollRing>,
 
-    latency_preemption_timeout_src: Cell<Option<Source>>,
+    /// Latency-ring timers armed and not yet consumed, with their deadlines, soonest
+    /// last. They are never cancelled: a cancellation completes on the latency ring,
+    /// which wakes the reactor that has just gone to sleep, over and over.
+    latency_timers: RefCell<Vec<(Instant, Source)>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1352,7 +1356,7 @@ impl Reactor {
             main_ring: RefCell::new(main_ring),
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
-            latency_preemption_timeout_src: Cell::new(None),
+            latency_timers: RefCell::new(Vec::new()),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1814,22 +1818,26 @@ impl Reactor {
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
-        // Cancel the old timer regardless of whether we can sleep:
-        // if we won't sleep, we will register the new timer with its new
-        // value.
-        //
-        // But if we will sleep, there might be a timer registered that needs
-        // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
+        // Timers that fired are done with; those still armed stay (see
+        // `latency_timers`): one that fires early only wakes us once more.
+        self.latency_timers
+            .borrow_mut()
+            .retain(|(_, src)| src.result().is_none());
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
-        // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
-            main_ring.prepare_throughput_preemption_timer(
-                self.ring_depth() as u32,
-                self.eventfd_src.raw(),
-            ),
-        ));
+        // up sleeping. One still armed keeps counting completions: replacing it on
+        // every pass cost a cancellation and two submissions per pass.
+        let throughput_armed = self
+            .throughput_preemption_timeout_src
+            .take()
+            .filter(|src| src.result().is_none());
+        self.throughput_preemption_timeout_src
+            .set(Some(throughput_armed.unwrap_or_else(|| {
+                main_ring.prepare_throughput_preemption_timer(
+                    self.ring_depth() as u32,
+                    self.eventfd_src.raw(),
+                )
+            })));
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
@@ -1851,9 +1859,9 @@ impl Reactor {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
             if let Some(dur) = user_timer {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
-                assert!(flush_rings!(lat_ring)? > 0);
+                if self.arm_latency_timer(&mut lat_ring, dur) {
+                    assert!(flush_rings!(lat_ring)? > 0);
+                }
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
@@ -1880,9 +1888,9 @@ impl Reactor {
         }
 
         if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
-            flush_rings!(lat_ring, main_ring)?;
+            if self.arm_latency_timer(&mut lat_ring, preempt) {
+                flush_rings!(lat_ring, main_ring)?;
+            }
         }
 
         // A Note about `need_preempt`:
@@ -1893,6 +1901,18 @@ impl Reactor {
         // need_preempt() should be false at this point. As soon as the next event
         // in the preempt ring completes, though, then it will be true.
         Ok(should_sleep)
+    }
+
+    /// Makes sure a latency-ring timer fires within `dur`: arms one unless an armed
+    /// one fires by then. Returns whether it armed one (to be flushed).
+    fn arm_latency_timer(&self, lat_ring: &mut SleepableRing, dur: Duration) -> bool {
+        let deadline = Instant::now() + dur;
+        let mut timers = self.latency_timers.borrow_mut();
+        if timers.iter().any(|(at, _)| *at <= deadline) {
+            return false;
+        }
+        timers.push((deadline, lat_ring.prepare_latency_preemption_timer(dur)));
+        true
     }
 
     pub(crate) fn flush_syscall_thread(&self) -> usize {
