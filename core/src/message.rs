@@ -229,7 +229,8 @@ fn single_part(raw: &[u8]) -> Option<MessageMeta> {
     if header_end >= raw.len() {
         return None;
     }
-    let mut message = MessageParser::new().parse(&raw[..header_end])?;
+    let header_bytes = &raw[..header_end];
+    let mut message = unless_panicking(|| MessageParser::new().parse(header_bytes))?;
     let root = message.parts.first_mut()?;
     if root.offset_header != 0 || root.offset_body as usize != header_end {
         return None;
@@ -255,16 +256,20 @@ fn single_part(raw: &[u8]) -> Option<MessageMeta> {
     })
 }
 
+/// What mail-parser makes of a message, or None where it panics: it does on some
+/// malformed nesting (a multipart/digest part that holds an empty message/rfc822 part
+/// makes it look for a multipart it never recorded). A message must never take the
+/// server down, so such a message is described as one that cannot be parsed.
+fn unless_panicking<T>(parse: impl FnOnce() -> Option<T> + std::panic::UnwindSafe) -> Option<T> {
+    std::panic::catch_unwind(parse).ok().flatten()
+}
+
 /// The metadata of any message, with mail-parser reading all of it.
 fn parse_whole(raw: &[u8]) -> MessageMeta {
     let size_octets = raw.len() as u64;
-    let Some(message) = MessageParser::new().parse(raw) else {
-        return MessageMeta {
-            envelope: Envelope::default(),
-            body: fallback_text(raw, 0, blank_line_end(raw), raw.len()),
-            sent_at_unix_s: None,
-            size_octets,
-        };
+    let Some(message) = unless_panicking(|| MessageParser::new().parse(raw)) else {
+        // Its header may still be readable: keep the envelope.
+        return header_only(raw);
     };
     let Some(root) = message.parts.first() else {
         return MessageMeta {
@@ -290,7 +295,7 @@ fn parse_whole(raw: &[u8]) -> MessageMeta {
 /// body as one text/plain part.
 fn header_only(raw: &[u8]) -> MessageMeta {
     let body_start = blank_line_end(raw);
-    let message = MessageParser::new().parse_headers(raw);
+    let message = unless_panicking(|| MessageParser::new().parse_headers(raw));
     let root = message.as_ref().and_then(|m| m.parts.first());
     let sent_at_unix_s = match root
         .and_then(|r| header(r, &HeaderName::Date))
@@ -1000,6 +1005,22 @@ body\r\n";
                 "b\u{fc}cher.example"
             )]
         );
+    }
+
+    /// mail-parser 0.11 panics on this nesting (a digest part holding an empty
+    /// message/rfc822 part); the message still gets a description.
+    #[test]
+    fn a_message_mail_parser_panics_on_is_still_described() {
+        let raw = b"Subject: digest\r\nContent-Type: multipart/digest; boundary=b\r\n\r\n\
+                    --b\r\n\r\nContent-Type: message/rfc822\r\n\r\n\r\n--b--\r\n";
+        assert!(
+            std::panic::catch_unwind(|| MessageParser::new().parse(&raw[..])).is_err(),
+            "mail-parser no longer panics here; keep the guard anyway"
+        );
+        let meta = parse(raw);
+        assert_eq!(meta.size_octets, raw.len() as u64);
+        assert_eq!(meta.body.media_type, "text");
+        assert_eq!(meta.envelope.subject.as_deref(), Some("digest"));
     }
 
     #[test]
