@@ -175,18 +175,7 @@ impl Session {
         if !exists {
             attrs.push("NonExistent");
         }
-        attrs.push(if children {
-            "HasChildren"
-        } else {
-            "HasNoChildren"
-        });
-        if let Some(usage) = special_use(name) {
-            attrs.push(usage);
-        }
-        let items: Vec<FlagNameAttribute<'_>> = attrs
-            .iter()
-            .filter_map(|a| Atom::try_from(*a).ok().map(FlagNameAttribute::from))
-            .collect();
+        let items = attribute_items(attrs, name, children);
         // Quoted, as in the examples of RFC 9051 §6.3.4 and §6.3.9.7.
         let tag = Quoted::try_from("OLDNAME")
             .map(AString::from)
@@ -238,18 +227,7 @@ impl Session {
         if query.return_subscribed && view.subscriptions.contains(name) {
             attrs.push("Subscribed");
         }
-        attrs.push(if view.has_children(name) {
-            "HasChildren"
-        } else {
-            "HasNoChildren"
-        });
-        if let Some(usage) = special_use(name) {
-            attrs.push(usage);
-        }
-        let items: Vec<FlagNameAttribute<'_>> = attrs
-            .iter()
-            .filter_map(|a| Atom::try_from(*a).ok().map(FlagNameAttribute::from))
-            .collect();
+        let items = attribute_items(attrs, name, view.has_children(name));
         let Ok(mailbox) = Mailbox::try_from(self.wire_name(name)) else {
             return;
         };
@@ -704,6 +682,27 @@ impl ListView {
         }
         listed
     }
+}
+
+/// A LIST response's attributes: `attrs`, then whether `name` has children and its
+/// special use (RFC 5258 §4, RFC 6154 §2).
+fn attribute_items<'a>(
+    mut attrs: Vec<&'a str>,
+    name: &str,
+    children: bool,
+) -> Vec<FlagNameAttribute<'a>> {
+    attrs.push(if children {
+        "HasChildren"
+    } else {
+        "HasNoChildren"
+    });
+    if let Some(usage) = special_use(name) {
+        attrs.push(usage);
+    }
+    attrs
+        .iter()
+        .filter_map(|a| Atom::try_from(*a).ok().map(FlagNameAttribute::from))
+        .collect()
 }
 
 /// Why a name is listed.
