@@ -67,8 +67,14 @@ impl BodyCache {
 
     /// Keeps `body` at `key`, overwriting the oldest bodies to make room.
     pub fn insert(&self, key: BodyKey, body: &[u8]) {
+        self.insert_with(key, body.len(), |place| place.copy_from_slice(body));
+    }
+
+    /// Keeps the `len` bytes that `fill` writes into their place in the ring at `key`
+    /// (straight from where they are, with no copy in between).
+    pub fn insert_with(&self, key: BodyKey, len: usize, fill: impl FnOnce(&mut [u8])) {
         let size = self.ring.borrow().len();
-        if body.is_empty() || body.len() > self.entry_max_bytes() {
+        if len == 0 || len > self.entry_max_bytes() {
             return;
         }
         if self.index.borrow().contains_key(&key) {
@@ -77,7 +83,7 @@ impl BodyCache {
         let mut index = self.index.borrow_mut();
         let mut order = self.order.borrow_mut();
         let mut head = self.head.get();
-        if head + body.len() > size {
+        if head + len > size {
             // Wrap: the bodies between the head and the end are the oldest; they go.
             while order.front().is_some_and(|(_, at)| at.start >= head) {
                 if let Some((gone, _)) = order.pop_front() {
@@ -86,7 +92,7 @@ impl BodyCache {
             }
             head = 0;
         }
-        let place = head..head + body.len();
+        let place = head..head + len;
         while order
             .front()
             .is_some_and(|(_, at)| at.start < place.end && place.start < at.end)
@@ -95,7 +101,7 @@ impl BodyCache {
                 index.remove(&gone);
             }
         }
-        self.ring.borrow_mut()[place.clone()].copy_from_slice(body);
+        fill(&mut self.ring.borrow_mut()[place.clone()]);
         index.insert(key, place.clone());
         order.push_back((key, place.clone()));
         self.head.set(place.end);

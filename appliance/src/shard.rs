@@ -191,9 +191,11 @@ impl OwnedShard {
             if len > self.cache.entry_max_bytes() {
                 continue;
             }
-            let mut bytes = vec![0u8; len];
-            job.batch.copy_to(body.offset - job.offset, &mut bytes);
-            self.cache.insert((self.id, body.offset), &bytes);
+            let within = body.offset - job.offset;
+            self.cache
+                .insert_with((self.id, body.offset), len, |place| {
+                    job.batch.copy_to(within, place)
+                });
         }
     }
 
