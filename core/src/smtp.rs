@@ -1103,7 +1103,7 @@ impl Session {
     /// Starts reading a BDAT chunk; its reply comes once the chunk is read.
     fn bdat(&mut self, chunk_bytes: usize, last: bool) {
         // The first chunk starts the body.
-        let mut fresh = self
+        let fresh = self
             .transaction
             .as_ref()
             .filter(|tx| tx.body.is_none())
@@ -1129,7 +1129,8 @@ impl Session {
                     refuse(554, "5.5.1", "Error: no valid recipients", false)
                 }
                 Some(tx) => {
-                    if let (None, Some(fresh)) = (&tx.body, fresh.take()) {
+                    // Some only when the transaction has no body yet.
+                    if let Some(fresh) = fresh {
                         tx.body = Some(fresh);
                     }
                     if let Some(body) = tx.body.as_mut()
@@ -1238,7 +1239,7 @@ impl Session {
     }
 
     /// The body of the open transaction, after its Received header, with room for the
-    /// size MAIL FROM declared; None-safe (an empty body when no transaction is open).
+    /// size MAIL FROM declared (no transaction: a header for a plain one, nothing declared).
     fn new_body(&self) -> Body {
         let limits = &self.config.limits;
         let (smtputf8, declared) = self
