@@ -22,6 +22,12 @@ use directory::Directory;
 use std::io::Write;
 use std::path::Path;
 
+/// Each executor thread allocates and frees a great many small buffers per message;
+/// mimalloc's per-thread heaps serve them without the locking and consolidation that
+/// glibc's malloc spent about a fifth of the server's CPU on under load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     // Usage errors exit with 2 (clap's convention), `--help` and `--version` with 0.
     let cli = Cli::parse();
