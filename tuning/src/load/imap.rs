@@ -1010,13 +1010,17 @@ pub fn compose(account: &str, subject: &str, date: &str, id: &str, size_bytes: u
          Content-Type: text/plain; charset=us-ascii\r\n\r\n"
     )
     .into_bytes();
+    m.reserve(size_bytes.saturating_sub(m.len()));
     let mut line = 0u64;
     while m.len() + 2 < size_bytes {
         let text = format!("{id} line {line} ");
         let room = size_bytes - m.len() - 2;
-        let width = room.min(76);
-        for i in 0..width {
-            m.push(text.as_bytes()[i % text.len()]);
+        // The line is the text repeated, cut at 76 characters or the room left.
+        let mut width = room.min(76);
+        while width > 0 {
+            let piece = &text.as_bytes()[..width.min(text.len())];
+            m.extend_from_slice(piece);
+            width -= piece.len();
         }
         m.extend_from_slice(b"\r\n");
         line += 1;
@@ -1613,6 +1617,13 @@ mod tests {
         let text = String::from_utf8(m).expect("ascii");
         assert!(text.contains("\r\nSubject: tune alpha 1\r\n"));
         assert!(text.lines().all(|l| l.len() <= 78));
+        // Each body line is "<id> line <n> " repeated and cut at 76 characters.
+        let body = &text[text.find("\r\n\r\n").expect("a header") + 4..];
+        for (n, line) in body.split_terminator("\r\n").enumerate() {
+            let unit = format!("id1 line {n} ");
+            let full: String = unit.chars().cycle().take(76).collect();
+            assert!(full.starts_with(line), "line {n}: {line:?}");
+        }
     }
 
     #[test]
