@@ -49,18 +49,58 @@ pub struct SearchContext {
     pub saved: bool,
 }
 
-/// Whether evaluating `key` needs the message's raw bytes (HEADER, BODY, TEXT).
-pub fn needs_body(key: &SearchKey<'_>) -> bool {
+/// How much of a message's raw bytes evaluating a key needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Needs {
+    /// Nothing but the index: flags, dates, sizes, the envelope.
+    Index,
+    /// The top-level header (HEADER).
+    Header,
+    /// The whole message (BODY, TEXT).
+    Whole,
+}
+
+/// How much of a message evaluating `key` needs.
+pub fn needs(key: &SearchKey<'_>) -> Needs {
     match key {
-        SearchKey::Header(..) | SearchKey::Body(_) | SearchKey::Text(_) => true,
-        SearchKey::And(keys) => keys.as_ref().iter().any(needs_body),
-        SearchKey::Not(key) => needs_body(key),
-        SearchKey::Or(left, right) => needs_body(left) || needs_body(right),
-        _ => false,
+        SearchKey::Header(..) => Needs::Header,
+        SearchKey::Body(_) | SearchKey::Text(_) => Needs::Whole,
+        SearchKey::And(keys) => keys
+            .as_ref()
+            .iter()
+            .map(needs)
+            .max()
+            .unwrap_or(Needs::Index),
+        SearchKey::Not(key) => needs(key),
+        SearchKey::Or(left, right) => needs(left).max(needs(right)),
+        _ => Needs::Index,
     }
 }
 
-/// Whether `msg` matches `key`. `body` is the whole raw message; when [`needs_body`]
+/// Whether `msg` matches every one of `keys` (a SEARCH's criteria). `raw` holds the
+/// message from its first byte on: the whole of it, or at least its top-level header
+/// when [`needs`] says only that is needed; keys that need more than it holds match
+/// nothing. `meta` is the message's decoded metadata, when the caller already has it.
+pub fn matches_all(
+    keys: &[SearchKey<'_>],
+    ctx: &SearchContext,
+    msg: &store::Message,
+    raw: Option<&[u8]>,
+    meta: Option<MessageMeta>,
+) -> bool {
+    let candidate = Candidate {
+        ctx,
+        msg,
+        body: raw,
+        meta: meta.map(Some).map(OnceCell::from).unwrap_or_default(),
+        header: OnceCell::new(),
+        text: OnceCell::new(),
+        mime_text: OnceCell::new(),
+    };
+    keys.iter().all(|key| candidate.eval(key))
+}
+
+/// Whether `msg` matches `key`. `body` is the whole raw message; when [`needs`]
 /// says it is needed and it is None, keys that need it match nothing.
 pub fn matches(
     key: &SearchKey<'_>,
@@ -68,16 +108,7 @@ pub fn matches(
     msg: &store::Message,
     body: Option<&[u8]>,
 ) -> bool {
-    let candidate = Candidate {
-        ctx,
-        msg,
-        body,
-        meta: OnceCell::new(),
-        header: OnceCell::new(),
-        text: OnceCell::new(),
-        mime_text: OnceCell::new(),
-    };
-    candidate.eval(key)
+    matches_all(std::slice::from_ref(key), ctx, msg, body, None)
 }
 
 /// One message under evaluation, with what was derived from it so far.

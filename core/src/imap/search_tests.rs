@@ -396,23 +396,59 @@ fn not_or_and_nesting() {
 }
 
 #[test]
-fn needs_body_only_for_header_and_text_keys() {
+fn needs_the_header_for_header_keys_and_the_whole_message_for_text_keys() {
     for spec in [
         "ALL",
         "FROM a TO b CC c BCC d SUBJECT e",
         "SEEN UID 1:* 1:5 LARGER 3 SINCE 1-Jan-2000 SENTON 1-Jan-2000 MODSEQ 5",
         "NOT OR KEYWORD x (NEW OLD RECENT)",
     ] {
-        assert!(!needs_body(&key(spec)), "{spec}");
+        assert_eq!(needs(&key(spec)), Needs::Index, "{spec}");
     }
     for spec in [
         "HEADER X-A b",
+        "OR HEADER a b SEEN",
+        "NOT (SEEN HEADER a b)",
+    ] {
+        assert_eq!(needs(&key(spec)), Needs::Header, "{spec}");
+    }
+    for spec in [
         "BODY x",
         "TEXT x",
         "SEEN NOT (OR DRAFT BODY x)",
-        "OR HEADER a b SEEN",
+        "OR HEADER a b TEXT c",
     ] {
-        assert!(needs_body(&key(spec)), "{spec}");
+        assert_eq!(needs(&key(spec)), Needs::Whole, "{spec}");
+    }
+}
+
+#[test]
+fn header_keys_match_the_same_on_the_header_alone() {
+    let raw: &[u8] =
+        b"Subject: =?utf-8?q?caf=C3=A9?= menu\r\nX-Tag: blue\r\n\r\nSubject: not a header\r\n";
+    let msg = stored(raw);
+    let header_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header")
+        + 4;
+    for (spec, expected) in [
+        ("HEADER Subject \"fé menu\"", true),
+        ("HEADER Subject header", false),
+        ("HEADER X-Tag blue", true),
+        ("NOT HEADER X-Tag red", true),
+    ] {
+        let keys = [key(spec)];
+        assert_eq!(
+            matches_all(&keys, &CTX, &msg, Some(&raw[..header_end]), None),
+            expected,
+            "{spec} on the header"
+        );
+        assert_eq!(
+            matches_all(&keys, &CTX, &msg, Some(raw), None),
+            expected,
+            "{spec} on the whole message"
+        );
     }
 }
 

@@ -2,6 +2,8 @@
 
 use std::num::NonZeroU64;
 
+use crate::message::MessageMeta;
+
 use super::selected::{has_flag, new_flags, one_line, uid_set, vanished};
 use super::*;
 
@@ -203,6 +205,24 @@ impl Session {
 }
 
 /// The item names a FETCH asks for; UID FETCH always includes UID.
+/// The bytes of `msg` a SEARCH needs, from its first byte on: the top-level header
+/// alone (with the decoded metadata that told where it ends) when that is all the keys
+/// read, else the whole message.
+fn read_for_search(
+    store: &mut dyn Mailstore,
+    mailbox: &str,
+    msg: &store::Message,
+    needs: search::Needs,
+) -> Result<(Vec<u8>, Option<MessageMeta>), store::StoreError> {
+    if needs == search::Needs::Header
+        && let Ok(meta) = MessageMeta::decode(&msg.meta)
+    {
+        let header = store.read_body_range(mailbox, msg.uid, 0, meta.body.offsets.body_start)?;
+        return Ok((header, Some(meta)));
+    }
+    Ok((store.read_body(mailbox, msg.uid)?, None))
+}
+
 pub(super) fn fetch_items(
     names: &MacroOrMessageDataItemNames<'static>,
     uid: bool,
@@ -297,7 +317,11 @@ impl Session {
         if with_modseq {
             self.condstore = true;
         }
-        let needs_body = criteria.iter().any(search::needs_body);
+        let needs = criteria
+            .iter()
+            .map(search::needs)
+            .max()
+            .unwrap_or(search::Needs::Index);
         let Some(sel) = self.selected.as_ref() else {
             return;
         };
@@ -309,23 +333,6 @@ impl Session {
         // The UIDs of the hits, for SAVE.
         let mut hit_uids: Vec<Uid> = Vec::new();
         for (i, u) in view.iter().enumerate() {
-            let Some(msg) = ctx.mailbox(&name).and_then(|m| m.messages.get(u)).cloned() else {
-                continue;
-            };
-            let raw = if needs_body {
-                match ctx.store.read_body(&name, *u) {
-                    Ok(b) => Some(b),
-                    Err(e) => {
-                        self.search_failed(save);
-                        return self.line(&format!(
-                            "{tag} NO [SERVERBUG] {}",
-                            one_line(&e.to_string())
-                        ));
-                    }
-                }
-            } else {
-                None
-            };
             let sctx = SearchContext {
                 seq: i as u32 + 1,
                 max_seq: view.len() as u32,
@@ -333,11 +340,30 @@ impl Session {
                 recent: false,
                 saved: self.is_saved(*u),
             };
-            if criteria
-                .iter()
-                .all(|k| search::matches(k, &sctx, &msg, raw.as_deref()))
-            {
-                hits.push((if uid { *u } else { i as u32 + 1 }, msg.modseq));
+            let hit = if needs == search::Needs::Index {
+                let Some(msg) = ctx.mailbox(&name).and_then(|m| m.messages.get(u)) else {
+                    continue;
+                };
+                search::matches_all(criteria, &sctx, msg, None, None).then_some(msg.modseq)
+            } else {
+                // Reading the message needs the store, so this message's entry is copied.
+                let Some(msg) = ctx.mailbox(&name).and_then(|m| m.messages.get(u)).cloned() else {
+                    continue;
+                };
+                let (raw, meta) = match read_for_search(ctx.store, &name, &msg, needs) {
+                    Ok(read) => read,
+                    Err(e) => {
+                        self.search_failed(save);
+                        return self.line(&format!(
+                            "{tag} NO [SERVERBUG] {}",
+                            one_line(&e.to_string())
+                        ));
+                    }
+                };
+                search::matches_all(criteria, &sctx, &msg, Some(&raw), meta).then_some(msg.modseq)
+            };
+            if let Some(modseq) = hit {
+                hits.push((if uid { *u } else { i as u32 + 1 }, modseq));
                 hit_uids.push(*u);
             }
         }
