@@ -230,7 +230,7 @@ fn single_part(raw: &[u8]) -> Option<MessageMeta> {
         return None;
     }
     let header_bytes = &raw[..header_end];
-    let mut message = unless_panicking(|| MessageParser::new().parse(header_bytes))?;
+    let mut message = unless_panicking(|| parser().parse(header_bytes))?;
     let root = message.parts.first_mut()?;
     if root.offset_header != 0 || root.offset_body as usize != header_end {
         return None;
@@ -268,7 +268,7 @@ fn unless_panicking<T>(parse: impl FnOnce() -> Option<T> + std::panic::UnwindSaf
 /// The metadata of any message, with mail-parser reading all of it.
 fn parse_whole(raw: &[u8]) -> MessageMeta {
     let size_octets = raw.len() as u64;
-    let Some(message) = unless_panicking(|| MessageParser::new().parse(raw)) else {
+    let Some(message) = unless_panicking(|| parser().parse(raw)) else {
         // Its header may still be readable: keep the envelope.
         return header_only(raw);
     };
@@ -296,7 +296,7 @@ fn parse_whole(raw: &[u8]) -> MessageMeta {
 /// body as one text/plain part.
 fn header_only(raw: &[u8]) -> MessageMeta {
     let body_start = blank_line_end(raw);
-    let message = unless_panicking(|| MessageParser::new().parse_headers(raw));
+    let message = unless_panicking(|| parser().parse_headers(raw));
     let root = message.as_ref().and_then(|m| m.parts.first());
     let sent_at_unix_s = match root
         .and_then(|r| header(r, &HeaderName::Date))
@@ -466,6 +466,31 @@ fn count_lines(body: &[u8]) -> u64 {
         Some(b'\n') | None => newlines,
         Some(_) => newlines + 1,
     }
+}
+
+/// The parser a message is described with. It decodes the fields ENVELOPE,
+/// BODYSTRUCTURE and the sent date read, each as mail-parser would by default, and
+/// skips every other field (Received, DKIM-Signature, List-*, ...) without decoding it:
+/// those are read, when at all, from their raw bytes.
+fn parser() -> &'static MessageParser {
+    static PARSER: std::sync::LazyLock<MessageParser> = std::sync::LazyLock::new(|| {
+        MessageParser::new()
+            .with_mime_headers()
+            .header_comma_separated(HeaderName::ContentLanguage)
+            .header_raw(HeaderName::ContentMd5)
+            .header_date(HeaderName::Date)
+            .header_text(HeaderName::Subject)
+            .header_address(HeaderName::From)
+            .header_address(HeaderName::Sender)
+            .header_address(HeaderName::ReplyTo)
+            .header_address(HeaderName::To)
+            .header_address(HeaderName::Cc)
+            .header_address(HeaderName::Bcc)
+            .header_id(HeaderName::MessageId)
+            .header_id(HeaderName::InReplyTo)
+            .default_header_ignore()
+    });
+    &PARSER
 }
 
 /// The first header of a part with that name.
