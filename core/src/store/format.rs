@@ -140,6 +140,9 @@ pub(crate) struct AppendRec {
     pub modseq: ModSeq,
     pub flags: Vec<String>,
     pub internal_date: i64,
+    /// Written as one byte string (postcard encodes it exactly as a sequence of u8s,
+    /// a length and the bytes, but copies it at once rather than a byte at a time).
+    #[serde(with = "serde_bytes")]
     pub meta: Vec<u8>,
     pub body_crc32c: u32,
 }
@@ -367,5 +370,90 @@ mod tests {
         assert_eq!(&payload[body_at as usize..][..5], b"hello");
         assert!(decode_payload(&payload, 3).is_err());
         assert!(decode_payload(&payload[..payload.len() - 1], 2).is_err());
+    }
+
+    /// Message metadata is (de)serialized as one byte string. Stores written when it
+    /// was a plain sequence of u8s must read the same, and write the same bytes.
+    #[test]
+    fn metadata_bytes_keep_the_encoding_of_a_sequence_of_u8s() {
+        #[derive(Serialize, Deserialize, Debug, PartialEq)]
+        struct SeqAppend {
+            account: String,
+            mailbox: String,
+            uidvalidity: u32,
+            uid: Uid,
+            modseq: ModSeq,
+            flags: Vec<String>,
+            internal_date: i64,
+            meta: Vec<u8>,
+            body_crc32c: u32,
+        }
+        #[derive(Serialize, Deserialize, Debug, PartialEq)]
+        struct SeqMessage {
+            uid: Uid,
+            modseq: ModSeq,
+            flags: Vec<String>,
+            internal_date: i64,
+            size_bytes: u64,
+            meta: Box<[u8]>,
+            location: crate::store::BodyLocation,
+        }
+        // Long enough that its length takes two varint bytes.
+        let meta: Vec<u8> = (0..=255u8).cycle().take(300).collect();
+        let old = SeqAppend {
+            account: "a@example.test".into(),
+            mailbox: "INBOX".into(),
+            uidvalidity: 7,
+            uid: 9,
+            modseq: 11,
+            flags: vec!["\\Seen".into()],
+            internal_date: -5,
+            meta: meta.clone(),
+            body_crc32c: 13,
+        };
+        let new = AppendRec {
+            account: old.account.clone(),
+            mailbox: old.mailbox.clone(),
+            uidvalidity: 7,
+            uid: 9,
+            modseq: 11,
+            flags: old.flags.clone(),
+            internal_date: -5,
+            meta: meta.clone(),
+            body_crc32c: 13,
+        };
+        let old_bytes = postcard::to_allocvec(&old).unwrap();
+        assert_eq!(postcard::to_allocvec(&new).unwrap(), old_bytes);
+        assert_eq!(postcard::from_bytes::<AppendRec>(&old_bytes).unwrap(), new);
+
+        let location = crate::store::BodyLocation {
+            offset: 4096,
+            len_bytes: 300,
+            crc32c: 17,
+        };
+        let old = SeqMessage {
+            uid: 9,
+            modseq: 11,
+            flags: vec!["$Junk".into()],
+            internal_date: 1_700_000_000,
+            size_bytes: 300,
+            meta: meta.clone().into_boxed_slice(),
+            location,
+        };
+        let new = crate::store::Message {
+            uid: 9,
+            modseq: 11,
+            flags: vec!["$Junk".into()],
+            internal_date: 1_700_000_000,
+            size_bytes: 300,
+            meta: meta.into_boxed_slice(),
+            location,
+        };
+        let old_bytes = postcard::to_allocvec(&old).unwrap();
+        assert_eq!(postcard::to_allocvec(&new).unwrap(), old_bytes);
+        assert_eq!(
+            postcard::from_bytes::<crate::store::Message>(&old_bytes).unwrap(),
+            new
+        );
     }
 }

@@ -50,7 +50,9 @@ pub struct Message {
     pub internal_date: i64,
     /// RFC 822 size of the body, in bytes.
     pub size_bytes: u64,
-    /// Opaque parsed metadata (envelope, body structure) stored with the message.
+    /// Opaque parsed metadata (envelope, body structure) stored with the message,
+    /// checkpointed as one byte string (the same bytes as a sequence of u8s).
+    #[serde(with = "serde_bytes")]
     pub meta: Box<[u8]>,
     /// Where the body bytes sit in the log.
     pub location: BodyLocation,
