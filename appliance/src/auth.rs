@@ -16,7 +16,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use treehouse_core::address;
-use treehouse_core::sasl::ScramKeys;
+use treehouse_core::sasl::{self, ScramKeys};
 
 use crate::config::Auth;
 use crate::runtime::Executor;
@@ -186,9 +186,35 @@ async fn wait_turn(ex: &Executor, peer: IpAddr, login: &str) {
     }
 }
 
+/// The runtime's answer to a session's login request, whichever protocol asked.
+pub enum Answer {
+    /// For [`sasl::Request::ScramKeys`]: the canonical account and its keys; pass them
+    /// to the session's `scram_keys`.
+    Keys(Option<(String, ScramKeys)>),
+    /// For a password or the end of a SCRAM exchange: the account logged in, or None;
+    /// pass it to the session's `authenticated`.
+    Account(Option<String>),
+}
+
+/// Answers a session's login request from client `peer`: checks a password, looks up
+/// SCRAM keys, or records how a SCRAM exchange ended; every path goes through the
+/// throttle.
+pub async fn answer(ex: &Rc<Executor>, peer: IpAddr, request: sasl::Request) -> Answer {
+    match request {
+        sasl::Request::Password { login, password } => {
+            Answer::Account(verify_password(ex, peer, &login, &password).await)
+        }
+        sasl::Request::ScramKeys { login } => Answer::Keys(scram_keys(ex, peer, &login).await),
+        sasl::Request::ScramDone { login, account } => {
+            record(ex, peer, &login, account.is_some());
+            Answer::Account(account)
+        }
+    }
+}
+
 /// Checks `password` for `login` after the throttle's wait for this client and login,
 /// off the executor thread, and records the outcome. Returns the canonical account.
-pub async fn verify_password(
+async fn verify_password(
     ex: &Rc<Executor>,
     peer: IpAddr,
     login: &str,
@@ -208,11 +234,7 @@ pub async fn verify_password(
 /// unknown account, or one without SCRAM keys, gets made-up keys that no proof
 /// matches, the same for each login, so that a client cannot tell it from a wrong
 /// password (RFC 5802 §9). Report the end of the exchange with [`record`].
-pub async fn scram_keys(
-    ex: &Rc<Executor>,
-    peer: IpAddr,
-    login: &str,
-) -> Option<(String, ScramKeys)> {
+async fn scram_keys(ex: &Rc<Executor>, peer: IpAddr, login: &str) -> Option<(String, ScramKeys)> {
     wait_turn(ex, peer, login).await;
     let found = ex.directory.borrow().scram_keys(login);
     Some(found.unwrap_or_else(|| (account_key(ex, login), decoy_keys(login))))
@@ -243,7 +265,7 @@ fn decoy_keys(login: &str) -> ScramKeys {
 
 /// Records the outcome of an authentication that did not go through
 /// [`verify_password`] (the end of a SCRAM exchange that [`scram_keys`] began).
-pub fn record(ex: &Executor, peer: IpAddr, login: &str, success: bool) {
+fn record(ex: &Executor, peer: IpAddr, login: &str, success: bool) {
     let account = account_key(ex, login);
     let throttle = throttle(ex);
     let total = throttle.record(peer, &account, success, Instant::now());

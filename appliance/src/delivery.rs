@@ -135,18 +135,14 @@ async fn converse(ex: &Rc<Executor>, conn: &mut Conn, mode: Mode) -> std::io::Re
                     session.tls_started();
                     break;
                 }
-                Some(Action::Authenticate { login, password }) => {
-                    let account = auth::verify_password(ex, peer.ip(), &login, &password).await;
-                    step = authenticated(ex, &mut session, account);
-                }
-                Some(Action::ScramKeys { login }) => {
-                    let found = auth::scram_keys(ex, peer.ip(), &login).await;
-                    let directory = ex.directory.borrow();
-                    step = session.scram_keys(found, &Recipients(&directory));
-                }
-                Some(Action::ScramDone { login, account }) => {
-                    auth::record(ex, peer.ip(), &login, account.is_some());
-                    step = authenticated(ex, &mut session, account);
+                Some(Action::Login(request)) => {
+                    step = match auth::answer(ex, peer.ip(), request).await {
+                        auth::Answer::Keys(found) => {
+                            let directory = ex.directory.borrow();
+                            session.scram_keys(found, &Recipients(&directory))
+                        }
+                        auth::Answer::Account(account) => authenticated(ex, &mut session, account),
+                    };
                 }
             }
         }

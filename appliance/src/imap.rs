@@ -210,20 +210,13 @@ async fn converse(
                     session.tls_started();
                     Step::default()
                 }
-                Some(Action::ScramKeys { login }) => {
-                    let found = auth::scram_keys(ex, peer, &login).await;
-                    session.scram_keys(found, None)
-                }
-                Some(action @ (Action::Authenticate { .. } | Action::ScramDone { .. })) => {
-                    let account = match action {
-                        Action::Authenticate { login, password } => {
-                            auth::verify_password(ex, peer, &login, &password).await
+                Some(Action::Login(request)) => {
+                    let account = match auth::answer(ex, peer, request).await {
+                        auth::Answer::Keys(found) => {
+                            step = session.scram_keys(found, None);
+                            continue;
                         }
-                        Action::ScramDone { login, account } => {
-                            auth::record(ex, peer, &login, account.is_some());
-                            account
-                        }
-                        _ => None,
+                        auth::Answer::Account(account) => account,
                     };
                     let Some(account) = account else {
                         step = session.authenticated(None, None);

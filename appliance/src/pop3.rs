@@ -174,24 +174,13 @@ async fn converse(
                     session.tls_started();
                     Step::default()
                 }
-                Some(Action::ScramKeys { login }) => {
-                    let found = auth::scram_keys(ex, peer, &login).await;
-                    session.scram_keys(found)
-                }
-                Some(Action::Authenticate { login, password }) => {
-                    let account = auth::verify_password(ex, peer, &login, &password).await;
-                    match logged_in(ex, session, account) {
+                Some(Action::Login(request)) => match auth::answer(ex, peer, request).await {
+                    auth::Answer::Keys(found) => session.scram_keys(found),
+                    auth::Answer::Account(account) => match logged_in(ex, session, account) {
                         Ok(step) => step,
                         Err(ending) => return Ok(ending),
-                    }
-                }
-                Some(Action::ScramDone { login, account }) => {
-                    auth::record(ex, peer, &login, account.is_some());
-                    match logged_in(ex, session, account) {
-                        Ok(step) => step,
-                        Err(ending) => return Ok(ending),
-                    }
-                }
+                    },
+                },
                 Some(Action::Lock { account }) => session.locked(lock(ex, home, account)),
                 Some(Action::ReadBody { uid }) => {
                     let body = match home.as_ref() {

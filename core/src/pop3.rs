@@ -7,10 +7,10 @@
 //! - Send [`Session::greeting`] when the connection opens.
 //! - Pass every byte read to [`Session::feed`], send [`Step::reply`], then answer
 //!   [`Step::action`]; each answer returns another [`Step`] to handle the same way:
-//!   - [`Action::Authenticate`]: check the password, then [`Session::authenticated`].
-//!   - [`Action::ScramKeys`]: look up the account's keys, then [`Session::scram_keys`].
-//!   - [`Action::ScramDone`]: record the exchange's outcome, then
-//!     [`Session::authenticated`] with the account it names.
+//!   - [`Action::Login`]: check the password and answer [`Session::authenticated`];
+//!     look up the account's SCRAM keys and answer [`Session::scram_keys`]; or record
+//!     a SCRAM exchange's outcome and answer [`Session::authenticated`] with the
+//!     account it names ([`sasl::Request`]).
 //!   - [`Action::Lock`]: on the executor that owns the account's shard, lock the
 //!     maildrop (one POP3 session per maildrop) and take its [`Maildrop`] snapshot, then
 //!     [`Session::locked`]. The lock lasts until the connection ends, however it ends.
@@ -166,26 +166,9 @@ pub struct Step {
 /// A request the session makes of the runtime.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Verify these credentials, then call [`Session::authenticated`].
-    Authenticate {
-        /// The login name as the client sent it.
-        login: String,
-        /// The password as the client sent it.
-        password: String,
-    },
-    /// Look up the SCRAM keys of `login`, then call [`Session::scram_keys`].
-    ScramKeys {
-        /// The login name as the client sent it.
-        login: String,
-    },
-    /// A SCRAM exchange ended: record the outcome, then call [`Session::authenticated`]
-    /// with `account`.
-    ScramDone {
-        /// The login name as the client sent it.
-        login: String,
-        /// The authenticated account, or None if the exchange failed.
-        account: Option<String>,
-    },
+    /// Log a client in: the runtime answers [`sasl::Request::ScramKeys`] through
+    /// [`Session::scram_keys`], the others through [`Session::authenticated`].
+    Login(sasl::Request),
     /// Lock the maildrop of `account`, then call [`Session::locked`].
     Lock {
         /// The account whose INBOX is the maildrop.
@@ -209,18 +192,7 @@ pub enum Action {
 impl std::fmt::Debug for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Action::Authenticate { login, .. } => f
-                .debug_struct("Authenticate")
-                .field("login", login)
-                .finish_non_exhaustive(),
-            Action::ScramKeys { login } => {
-                f.debug_struct("ScramKeys").field("login", login).finish()
-            }
-            Action::ScramDone { login, account } => f
-                .debug_struct("ScramDone")
-                .field("login", login)
-                .field("account", account)
-                .finish(),
+            Action::Login(request) => f.debug_tuple("Login").field(request).finish(),
             Action::Lock { account } => f.debug_struct("Lock").field("account", account).finish(),
             Action::ReadBody { uid } => f.debug_struct("ReadBody").field("uid", uid).finish(),
             Action::Apply(op) => f.debug_tuple("Apply").field(op).finish(),
@@ -397,7 +369,7 @@ impl Session {
         self.drive()
     }
 
-    /// The runtime's answer to [`Action::Authenticate`] or [`Action::ScramDone`]: the
+    /// The runtime's answer to [`sasl::Request::Password`] or [`sasl::Request::ScramDone`]: the
     /// account, or None if refused.
     pub fn authenticated(&mut self, account: Option<String>) -> Step {
         let failure = match self.pending.take() {
@@ -419,7 +391,7 @@ impl Session {
         }
     }
 
-    /// The runtime's answer to [`Action::ScramKeys`]: the account and its keys, or None.
+    /// The runtime's answer to [`sasl::Request::ScramKeys`]: the account and its keys, or None.
     pub fn scram_keys(&mut self, found: Option<(String, ScramKeys)>) -> Step {
         let (mut exchange, login) = match self.pending.take() {
             Some(Pending::Keys { exchange, login }) => (exchange, login),
@@ -704,7 +676,7 @@ impl Session {
         self.pending = Some(Pending::Login {
             failure: Failure::Credentials,
         });
-        Some(Action::Authenticate { login, password })
+        Some(Action::Login(sasl::Request::Password { login, password }))
     }
 
     /// Answers a failed login (counted as an error).
@@ -787,32 +759,32 @@ impl Session {
                 self.pending = Some(Pending::Login {
                     failure: Failure::Credentials,
                 });
-                Some(Action::Authenticate { login, password })
+                Some(Action::Login(sasl::Request::Password { login, password }))
             }
             sasl::Step::NeedKeys { login } => {
                 self.pending = Some(Pending::Keys {
                     exchange,
                     login: login.clone(),
                 });
-                Some(Action::ScramKeys { login })
+                Some(Action::Login(sasl::Request::ScramKeys { login }))
             }
             sasl::Step::Success { account } => {
                 self.pending = Some(Pending::Login {
                     failure: Failure::Credentials,
                 });
-                Some(Action::ScramDone {
+                Some(Action::Login(sasl::Request::ScramDone {
                     login: login.unwrap_or_else(|| account.clone()),
                     account: Some(account),
-                })
+                }))
             }
             sasl::Step::Failed(failure) => match login {
                 // The runtime records every SCRAM exchange it looked keys up for.
                 Some(login) => {
                     self.pending = Some(Pending::Login { failure });
-                    Some(Action::ScramDone {
+                    Some(Action::Login(sasl::Request::ScramDone {
                         login,
                         account: None,
-                    })
+                    }))
                 }
                 None => self.refuse_auth(failure),
             },

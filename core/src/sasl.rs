@@ -227,6 +227,54 @@ impl std::fmt::Debug for Step {
     }
 }
 
+/// What a protocol session asks of the runtime to log a client in; the same for IMAP,
+/// POP3 and SMTP. The runtime answers [`Request::Password`] and [`Request::ScramDone`]
+/// with the account (or None) through the session's `authenticated`, and
+/// [`Request::ScramKeys`] with the keys through its `scram_keys`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Check this password.
+    Password {
+        /// The login name (authentication identity) as the client sent it.
+        login: String,
+        /// The password as the client sent it.
+        password: String,
+    },
+    /// Look up the SCRAM-SHA-256 keys of `login`.
+    ScramKeys {
+        /// The login name as the client sent it.
+        login: String,
+    },
+    /// A SCRAM exchange for `login` ended: record its outcome; `account` when the
+    /// proof was right.
+    ScramDone {
+        /// The login name as the client sent it.
+        login: String,
+        /// The authenticated account, or None when the proof was wrong.
+        account: Option<String>,
+    },
+}
+
+/// Shows the request, never the password.
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Request::Password { login, .. } => f
+                .debug_struct("Password")
+                .field("login", login)
+                .finish_non_exhaustive(),
+            Request::ScramKeys { login } => {
+                f.debug_struct("ScramKeys").field("login", login).finish()
+            }
+            Request::ScramDone { login, account } => f
+                .debug_struct("ScramDone")
+                .field("login", login)
+                .field("account", account)
+                .finish(),
+        }
+    }
+}
+
 /// One server-side authentication exchange.
 #[derive(Debug)]
 pub struct Exchange {

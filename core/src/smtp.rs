@@ -161,26 +161,9 @@ pub enum Action {
     /// Start TLS now (the 220 reply is in this step), then call [`Session::tls_started`].
     /// Input that followed STARTTLS has already been discarded (RFC 3207 §4.2).
     StartTls,
-    /// Check this password, then call [`Session::authenticated`] with the account.
-    Authenticate {
-        /// The authentication identity as the client sent it.
-        login: String,
-        /// The password as the client sent it.
-        password: String,
-    },
-    /// Look up the SCRAM-SHA-256 keys of `login`, then call [`Session::scram_keys`].
-    ScramKeys {
-        /// The authentication identity as the client sent it.
-        login: String,
-    },
-    /// A SCRAM exchange ended: record its outcome, then call [`Session::authenticated`]
-    /// with `account`.
-    ScramDone {
-        /// The authentication identity as the client sent it.
-        login: String,
-        /// The account on success, None when the proof was wrong.
-        account: Option<String>,
-    },
+    /// Log a client in: the runtime answers [`sasl::Request::ScramKeys`] through
+    /// [`Session::scram_keys`], the others through [`Session::authenticated`].
+    Login(sasl::Request),
 }
 
 /// Shows the action, never a password.
@@ -190,18 +173,7 @@ impl std::fmt::Debug for Action {
             Action::Deliver(delivery) => f.debug_tuple("Deliver").field(delivery).finish(),
             Action::Close => f.write_str("Close"),
             Action::StartTls => f.write_str("StartTls"),
-            Action::Authenticate { login, .. } => f
-                .debug_struct("Authenticate")
-                .field("login", login)
-                .finish_non_exhaustive(),
-            Action::ScramKeys { login } => {
-                f.debug_struct("ScramKeys").field("login", login).finish()
-            }
-            Action::ScramDone { login, account } => f
-                .debug_struct("ScramDone")
-                .field("login", login)
-                .field("account", account)
-                .finish(),
+            Action::Login(request) => f.debug_tuple("Login").field(request).finish(),
         }
     }
 }
@@ -434,7 +406,7 @@ impl Session {
         self.resume(reply, dir)
     }
 
-    /// Reports the outcome of an [`Action::Authenticate`] or [`Action::ScramDone`]: the
+    /// Reports the outcome of an [`sasl::Request::Password`] or [`sasl::Request::ScramDone`]: the
     /// account, or None when the credentials were wrong; then goes on with input
     /// buffered meanwhile.
     pub fn authenticated(&mut self, account: Option<String>, dir: &dyn Directory) -> Step {
@@ -473,7 +445,7 @@ impl Session {
         self.resume(reply, dir)
     }
 
-    /// Reports the outcome of an [`Action::ScramKeys`]: the canonical account and its
+    /// Reports the outcome of an [`sasl::Request::ScramKeys`]: the canonical account and its
     /// keys, or None when the login names no account with SCRAM keys.
     pub fn scram_keys(&mut self, found: Option<(String, ScramKeys)>, dir: &dyn Directory) -> Step {
         if matches!(self.phase, Phase::Closed) {
@@ -892,29 +864,29 @@ impl Session {
             }
             sasl::Step::VerifyPassword { login, password } => {
                 self.phase = Phase::Authenticating(None);
-                Some(Action::Authenticate { login, password })
+                Some(Action::Login(sasl::Request::Password { login, password }))
             }
             sasl::Step::NeedKeys { login } => {
                 sasl.login = Some(login.clone());
                 self.phase = Phase::Authenticating(Some(sasl));
-                Some(Action::ScramKeys { login })
+                Some(Action::Login(sasl::Request::ScramKeys { login }))
             }
             sasl::Step::Success { account } => {
                 debug_assert!(sasl.login.is_some(), "SCRAM succeeds only after its keys");
                 let login = sasl.login.unwrap_or_else(|| account.clone());
                 self.phase = Phase::Authenticating(None);
-                Some(Action::ScramDone {
+                Some(Action::Login(sasl::Request::ScramDone {
                     login,
                     account: Some(account),
-                })
+                }))
             }
             sasl::Step::Failed(Failure::Credentials) => match sasl.login {
                 Some(login) => {
                     self.phase = Phase::Authenticating(None);
-                    Some(Action::ScramDone {
+                    Some(Action::Login(sasl::Request::ScramDone {
                         login,
                         account: None,
-                    })
+                    }))
                 }
                 None => {
                     self.error(out, 535, "5.7.8", "Authentication credentials invalid");

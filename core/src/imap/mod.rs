@@ -7,8 +7,8 @@
 //! - Send [`Session::greeting`] when the connection opens.
 //! - Pass every byte read to [`Session::feed`] (with the [`Mailstore`] once the session is
 //!   authenticated), send [`Step::reply`], then answer [`Step::action`]:
-//!   [`Action::Authenticate`] and [`Action::ScramDone`] with [`Session::authenticated`],
-//!   [`Action::ScramKeys`] with [`Session::scram_keys`], [`Action::Apply`] with
+//!   [`sasl::Request::Password`] and [`sasl::Request::ScramDone`] with [`Session::authenticated`],
+//!   [`sasl::Request::ScramKeys`] with [`Session::scram_keys`], [`Action::Apply`] with
 //!   [`Session::applied`] once every op is durable or failed, [`Action::Close`] by closing
 //!   after the reply. Each answer returns another [`Step`] to handle the same way.
 //! - While an action is pending the session answers nothing and only buffers input; the
@@ -38,7 +38,7 @@ use std::time::Duration;
 
 pub use session::Session;
 
-use crate::store;
+use crate::{sasl, store};
 
 /// What the session needs from the runtime while authenticated (on the owner executor).
 pub trait Mailstore {
@@ -118,26 +118,9 @@ pub struct Step {
 /// A request the session makes of the runtime.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Verify these credentials, then call [`Session::authenticated`].
-    Authenticate {
-        /// The login name as the client sent it.
-        login: String,
-        /// The password as the client sent it.
-        password: String,
-    },
-    /// Look up the SCRAM-SHA-256 keys of `login`, then call [`Session::scram_keys`].
-    ScramKeys {
-        /// The login name as the client sent it.
-        login: String,
-    },
-    /// A SCRAM exchange for `login` ended: `account` when the proof was right. Record
-    /// the outcome, then answer as for [`Action::Authenticate`] with `account`.
-    ScramDone {
-        /// The login name as the client sent it.
-        login: String,
-        /// The authenticated account, or None when the proof was wrong.
-        account: Option<String>,
-    },
+    /// Log a client in: the runtime answers [`sasl::Request::ScramKeys`] through
+    /// [`Session::scram_keys`], the others through [`Session::authenticated`].
+    Login(sasl::Request),
     /// Stage these ops in order and, once each is durable or failed, call [`Session::applied`].
     Apply(Vec<store::Op>),
     /// Close the connection after sending the reply.
@@ -151,18 +134,7 @@ pub enum Action {
 impl std::fmt::Debug for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Action::Authenticate { login, .. } => f
-                .debug_struct("Authenticate")
-                .field("login", login)
-                .finish_non_exhaustive(),
-            Action::ScramKeys { login } => {
-                f.debug_struct("ScramKeys").field("login", login).finish()
-            }
-            Action::ScramDone { login, account } => f
-                .debug_struct("ScramDone")
-                .field("login", login)
-                .field("account", account)
-                .finish(),
+            Action::Login(request) => f.debug_tuple("Login").field(request).finish(),
             Action::Apply(ops) => f.debug_tuple("Apply").field(&ops.len()).finish(),
             Action::Close => f.write_str("Close"),
             Action::StartTls => f.write_str("StartTls"),

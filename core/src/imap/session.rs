@@ -33,6 +33,7 @@ use super::fetch;
 use super::names::{self, NameError};
 use super::search::{self, SearchContext};
 use super::{Action, Applied, Mailstore, SessionConfig, Step};
+use crate::sasl;
 use crate::store::{self, ModSeq, Op, Uid};
 
 mod login;
@@ -290,7 +291,7 @@ impl Session {
         self.drive(store)
     }
 
-    /// The runtime's answer to [`Action::Authenticate`]: the account, or None if refused.
+    /// The runtime's answer to [`sasl::Request::Password`]: the account, or None if refused.
     pub fn authenticated(
         &mut self,
         account: Option<String>,
@@ -604,7 +605,7 @@ impl Session {
                     return None;
                 };
                 self.pending = Some(Pending::Login { tag });
-                return Some(Action::Authenticate { login, password });
+                return Some(Action::Login(sasl::Request::Password { login, password }));
             }
             CommandBody::Authenticate {
                 mechanism,

@@ -124,16 +124,16 @@ impl Client {
                     self.closed = true;
                     break;
                 }
-                Some(Action::Authenticate { login, password }) => {
+                Some(Action::Login(sasl::Request::Password { login, password })) => {
                     let account = (login == ACCOUNT && password == "secret").then_some(login);
                     self.session.authenticated(account, Some(world))
                 }
-                Some(Action::ScramKeys { login }) => {
+                Some(Action::Login(sasl::Request::ScramKeys { login })) => {
                     let keys = crate::sasl::ScramKeys::derive("secret", b"salt", 4096);
                     let found = (login == ACCOUNT).then_some((login, keys));
                     self.session.scram_keys(found, None)
                 }
-                Some(Action::ScramDone { account, .. }) => {
+                Some(Action::Login(sasl::Request::ScramDone { account, .. })) => {
                     self.session.authenticated(account, Some(world))
                 }
                 Some(Action::Apply(ops)) => {
@@ -246,7 +246,10 @@ fn login_checks_credentials_and_creates_default_mailboxes() {
     // A second login finds everything in place and applies nothing.
     let mut c2 = Client::new(SessionConfig::default());
     let step = c2.session.feed(b"x LOGIN alice secret\r\n", None);
-    assert!(matches!(step.action, Some(Action::Authenticate { .. })));
+    assert!(matches!(
+        step.action,
+        Some(Action::Login(sasl::Request::Password { .. }))
+    ));
     let step = c2
         .session
         .authenticated(Some(ACCOUNT.into()), Some(&mut world));

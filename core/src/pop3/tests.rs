@@ -58,7 +58,10 @@ fn logged_in() -> Session {
     let mut s = session(true);
     exchange(&mut s, "USER alice\r\n", "+OK Send PASS\r\n", None);
     let step = s.feed(b"PASS secret\r\n");
-    assert!(matches!(step.action, Some(Action::Authenticate { .. })));
+    assert!(matches!(
+        step.action,
+        Some(Action::Login(sasl::Request::Password { .. }))
+    ));
     let step = s.authenticated(Some("alice@example.test".into()));
     assert_eq!(
         step.action,
@@ -155,10 +158,10 @@ fn user_and_pass_with_spaces_in_the_password() {
         &mut s,
         "PASS pass word \r\nSTAT\r\n",
         "",
-        Some(Action::Authenticate {
+        Some(Action::Login(sasl::Request::Password {
             login: "alice".into(),
             password: "pass word ".into(),
-        }),
+        })),
     );
     // The pipelined STAT waits for the lock.
     let step = s.authenticated(Some("alice".into()));
@@ -181,7 +184,10 @@ fn failed_login_answers_auth_and_stays_in_authorization() {
     let mut s = session(true);
     exchange(&mut s, "USER alice\r\n", "+OK Send PASS\r\n", None);
     let step = s.feed(b"PASS wrong\r\n");
-    assert!(matches!(step.action, Some(Action::Authenticate { .. })));
+    assert!(matches!(
+        step.action,
+        Some(Action::Login(sasl::Request::Password { .. }))
+    ));
     let step = s.authenticated(None);
     assert_eq!(text(&step), "-ERR [AUTH] Authentication failed\r\n");
     assert_eq!(step.action, None);
@@ -205,10 +211,10 @@ fn failed_login_answers_auth_and_stays_in_authorization() {
 fn auth_plain_with_initial_response_and_via_challenge() {
     let mut s = session(true);
     let response = BASE64.encode(b"\0alice\0secret");
-    let wanted = Some(Action::Authenticate {
+    let wanted = Some(Action::Login(sasl::Request::Password {
         login: "alice".into(),
         password: "secret".into(),
-    });
+    }));
     exchange(
         &mut s,
         &format!("AUTH PLAIN {response}\r\n"),
@@ -285,10 +291,10 @@ fn auth_login_prompts_for_user_and_password() {
         &mut s,
         &format!("{}\r\n", BASE64.encode("secret")),
         "",
-        Some(Action::Authenticate {
+        Some(Action::Login(sasl::Request::Password {
             login: "alice".into(),
             password: "secret".into(),
-        }),
+        })),
     );
     // With an initial response the user name prompt is skipped.
     s.authenticated(None);
@@ -313,9 +319,9 @@ fn scram(s: &mut Session, password: &str) -> Step {
     );
     assert_eq!(
         step.action,
-        Some(Action::ScramKeys {
+        Some(Action::Login(sasl::Request::ScramKeys {
             login: "alice".into()
-        })
+        }))
     );
     let step = s.scram_keys(Some(("alice@example.test".into(), keys)));
     let challenge = text(&step).strip_prefix("+ ").expect("a challenge");
@@ -349,10 +355,10 @@ fn auth_scram_sha256_reports_success_and_failure() {
         &mut s,
         "\r\n",
         "",
-        Some(Action::ScramDone {
+        Some(Action::Login(sasl::Request::ScramDone {
             login: "alice".into(),
             account: Some("alice@example.test".into()),
-        }),
+        })),
     );
     let step = s.authenticated(Some("alice@example.test".into()));
     assert_eq!(
@@ -367,10 +373,10 @@ fn auth_scram_sha256_reports_success_and_failure() {
     assert_eq!(text(&step), "");
     assert_eq!(
         step.action,
-        Some(Action::ScramDone {
+        Some(Action::Login(sasl::Request::ScramDone {
             login: "alice".into(),
             account: None
-        })
+        }))
     );
     let step = s.authenticated(None);
     assert_eq!(text(&step), "-ERR [AUTH] Authentication failed\r\n");
@@ -383,17 +389,17 @@ fn auth_scram_for_an_unknown_login_is_recorded_as_a_failure() {
     let step = s.feed(format!("AUTH SCRAM-SHA-256 {first}\r\n").as_bytes());
     assert_eq!(
         step.action,
-        Some(Action::ScramKeys {
+        Some(Action::Login(sasl::Request::ScramKeys {
             login: "nobody".into()
-        })
+        }))
     );
     let step = s.scram_keys(None);
     assert_eq!(
         step.action,
-        Some(Action::ScramDone {
+        Some(Action::Login(sasl::Request::ScramDone {
             login: "nobody".into(),
             account: None
-        })
+        }))
     );
     assert_eq!(
         text(&s.authenticated(None)),
@@ -718,7 +724,10 @@ fn input_piling_up_behind_a_pending_action_closes_the_session() {
     let mut s = session(true);
     s.feed(b"USER alice\r\n");
     let step = s.feed(b"PASS secret\r\n");
-    assert!(matches!(step.action, Some(Action::Authenticate { .. })));
+    assert!(matches!(
+        step.action,
+        Some(Action::Login(sasl::Request::Password { .. }))
+    ));
     let flood = "NOOP\r\n".repeat(PIPELINED_INPUT_MAX_BYTES / 6 + 1);
     exchange(
         &mut s,

@@ -108,21 +108,23 @@ fn converse(
                     break;
                 }
                 Some(Action::StartTls) => panic!("STARTTLS is not offered in these transcripts"),
-                Some(action @ Action::Authenticate { .. }) => {
-                    let Action::Authenticate { login, password } = &action else {
+                Some(action @ Action::Login(sasl::Request::Password { .. })) => {
+                    let Action::Login(sasl::Request::Password { login, password }) = &action else {
                         unreachable!()
                     };
                     let account = check_password(login, password);
                     transcript.auth_actions.push(action);
                     step = session.authenticated(account, &Users);
                 }
-                Some(Action::ScramKeys { login }) => {
+                Some(Action::Login(sasl::Request::ScramKeys { login })) => {
                     let found = scram_keys_of(&login);
-                    transcript.auth_actions.push(Action::ScramKeys { login });
+                    transcript
+                        .auth_actions
+                        .push(Action::Login(sasl::Request::ScramKeys { login }));
                     step = session.scram_keys(found, &Users);
                 }
-                Some(action @ Action::ScramDone { .. }) => {
-                    let Action::ScramDone { account, .. } = &action else {
+                Some(action @ Action::Login(sasl::Request::ScramDone { .. })) => {
+                    let Action::Login(sasl::Request::ScramDone { account, .. }) = &action else {
                         unreachable!()
                     };
                     let account = account.clone();
@@ -973,10 +975,10 @@ fn plain_with_initial_response_then_pipelined_submission() {
     );
     assert_eq!(
         t.auth_actions,
-        vec![Action::Authenticate {
+        vec![Action::Login(sasl::Request::Password {
             login: "alice".into(),
             password: "secret".into()
-        }]
+        })]
     );
     assert_eq!(
         t.deliveries,
@@ -1011,7 +1013,10 @@ fn input_after_auth_waits_for_the_password_check() {
         &Users,
     );
     assert_eq!(step.reply, b"");
-    assert!(matches!(step.action, Some(Action::Authenticate { .. })));
+    assert!(matches!(
+        step.action,
+        Some(Action::Login(sasl::Request::Password { .. }))
+    ));
     let step = s.feed(b"RCPT TO:<bob@example.test>\r\n", &Users);
     assert_eq!(
         step,
@@ -1057,10 +1062,10 @@ fn plain_and_login_through_challenges() {
     );
     assert_eq!(
         t.auth_actions,
-        vec![Action::Authenticate {
+        vec![Action::Login(sasl::Request::Password {
             login: "alice".into(),
             password: "secret".into()
-        }]
+        })]
     );
     // LOGIN with the user name as initial response; "=" is an empty initial response.
     let t = submit(
@@ -1291,9 +1296,9 @@ fn scram_sha_256_exchange() {
     assert_eq!(step.reply, b"");
     assert_eq!(
         step.action,
-        Some(Action::ScramKeys {
+        Some(Action::Login(sasl::Request::ScramKeys {
             login: "user".into()
-        })
+        }))
     );
     let nonce = "rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
     let server_first = format!("r={nonce},s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096");
@@ -1316,10 +1321,10 @@ fn scram_sha_256_exchange() {
     let step = s.feed(b"\r\nMAIL FROM:<user@example.test>\r\n", &Users);
     assert_eq!(
         step.action,
-        Some(Action::ScramDone {
+        Some(Action::Login(sasl::Request::ScramDone {
             login: "user".into(),
             account: Some("user@example.test".into())
-        })
+        }))
     );
     let step = s.authenticated(Some("user@example.test".into()), &Users);
     assert_eq!(
@@ -1352,20 +1357,20 @@ fn scram_failures_are_reported_for_throttling() {
     assert_eq!(
         t.auth_actions,
         vec![
-            Action::ScramKeys {
+            Action::Login(sasl::Request::ScramKeys {
                 login: "user".into()
-            },
-            Action::ScramDone {
+            }),
+            Action::Login(sasl::Request::ScramDone {
                 login: "user".into(),
                 account: None
-            },
-            Action::ScramKeys {
+            }),
+            Action::Login(sasl::Request::ScramKeys {
                 login: "nobody".into()
-            },
-            Action::ScramDone {
+            }),
+            Action::Login(sasl::Request::ScramDone {
                 login: "nobody".into(),
                 account: None
-            },
+            }),
         ]
     );
 }
@@ -1387,10 +1392,10 @@ fn auth_line_too_long_ends_the_exchange() {
 
 #[test]
 fn action_debug_hides_the_password() {
-    let action = Action::Authenticate {
+    let action = Action::Login(sasl::Request::Password {
         login: "alice".into(),
         password: "secret".into(),
-    };
+    });
     let shown = format!("{action:?}");
     assert!(
         shown.contains("alice") && !shown.contains("secret"),

@@ -69,7 +69,7 @@ impl Session {
         self.sasl_step(tag, step)
     }
 
-    /// The runtime's answer to [`Action::ScramKeys`]: the account and its keys, or None.
+    /// The runtime's answer to [`sasl::Request::ScramKeys`]: the account and its keys, or None.
     pub fn scram_keys(
         &mut self,
         found: Option<(String, sasl::ScramKeys)>,
@@ -108,32 +108,32 @@ impl Session {
             sasl::Step::VerifyPassword { login, password } => {
                 self.login = None;
                 self.pending = Some(Pending::Login { tag });
-                Some(Action::Authenticate { login, password })
+                Some(Action::Login(sasl::Request::Password { login, password }))
             }
             sasl::Step::NeedKeys { login } => {
                 self.pending = Some(Pending::ScramKeys {
                     tag,
                     login: login.clone(),
                 });
-                Some(Action::ScramKeys { login })
+                Some(Action::Login(sasl::Request::ScramKeys { login }))
             }
             sasl::Step::Success { account } => {
                 let login = self.login.take().and_then(|l| l.scram_login);
                 self.pending = Some(Pending::Login { tag });
-                Some(Action::ScramDone {
+                Some(Action::Login(sasl::Request::ScramDone {
                     login: login.unwrap_or_else(|| account.clone()),
                     account: Some(account),
-                })
+                }))
             }
             sasl::Step::Failed(why) => {
                 let login = self.login.take().and_then(|l| l.scram_login);
                 match (why, login) {
                     (Failure::Credentials, Some(login)) => {
                         self.pending = Some(Pending::Login { tag });
-                        return Some(Action::ScramDone {
+                        return Some(Action::Login(sasl::Request::ScramDone {
                             login,
                             account: None,
-                        });
+                        }));
                     }
                     (Failure::Credentials, None) => self.line(&format!(
                         "{tag} NO [AUTHENTICATIONFAILED] Invalid credentials"
