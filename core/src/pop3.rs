@@ -369,8 +369,8 @@ impl Session {
         self.drive()
     }
 
-    /// The runtime's answer to [`sasl::Request::Password`] or [`sasl::Request::ScramDone`]: the
-    /// account, or None if refused.
+    /// The runtime's answer to [`sasl::Request::Password`] or
+    /// [`sasl::Request::ScramDone`]: the account, or None if refused.
     pub fn authenticated(&mut self, account: Option<String>) -> Step {
         let failure = match self.pending.take() {
             Some(Pending::Login { failure }) => failure,
@@ -391,7 +391,8 @@ impl Session {
         }
     }
 
-    /// The runtime's answer to [`sasl::Request::ScramKeys`]: the account and its keys, or None.
+    /// The runtime's answer to [`sasl::Request::ScramKeys`]: the account and its keys,
+    /// or None.
     pub fn scram_keys(&mut self, found: Option<(String, ScramKeys)>) -> Step {
         let (mut exchange, login) = match self.pending.take() {
             Some(Pending::Keys { exchange, login }) => (exchange, login),

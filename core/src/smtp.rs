@@ -406,9 +406,9 @@ impl Session {
         self.resume(reply, dir)
     }
 
-    /// Reports the outcome of an [`sasl::Request::Password`] or [`sasl::Request::ScramDone`]: the
-    /// account, or None when the credentials were wrong; then goes on with input
-    /// buffered meanwhile.
+    /// Reports the outcome of a [`sasl::Request::Password`] or
+    /// [`sasl::Request::ScramDone`]: the account, or None when the credentials were
+    /// wrong; then goes on with input buffered meanwhile.
     pub fn authenticated(&mut self, account: Option<String>, dir: &dyn Directory) -> Step {
         if matches!(self.phase, Phase::Closed) {
             return Step {
@@ -445,8 +445,8 @@ impl Session {
         self.resume(reply, dir)
     }
 
-    /// Reports the outcome of an [`sasl::Request::ScramKeys`]: the canonical account and its
-    /// keys, or None when the login names no account with SCRAM keys.
+    /// Reports the outcome of a [`sasl::Request::ScramKeys`]: the canonical account and
+    /// its keys, or None when the login names no account with SCRAM keys.
     pub fn scram_keys(&mut self, found: Option<(String, ScramKeys)>, dir: &dyn Directory) -> Step {
         if matches!(self.phase, Phase::Closed) {
             return Step {

@@ -7,8 +7,9 @@
 //! - Send [`Session::greeting`] when the connection opens.
 //! - Pass every byte read to [`Session::feed`] (with the [`Mailstore`] once the session is
 //!   authenticated), send [`Step::reply`], then answer [`Step::action`]:
-//!   [`sasl::Request::Password`] and [`sasl::Request::ScramDone`] with [`Session::authenticated`],
-//!   [`sasl::Request::ScramKeys`] with [`Session::scram_keys`], [`Action::Apply`] with
+//!   [`Action::Login`] with [`Session::authenticated`] for [`sasl::Request::Password`]
+//!   and [`sasl::Request::ScramDone`], with [`Session::scram_keys`] for
+//!   [`sasl::Request::ScramKeys`]; [`Action::Apply`] with
 //!   [`Session::applied`] once every op is durable or failed, [`Action::Close`] by closing
 //!   after the reply. Each answer returns another [`Step`] to handle the same way.
 //! - While an action is pending the session answers nothing and only buffers input; the

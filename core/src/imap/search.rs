@@ -100,17 +100,6 @@ pub fn matches_all(
     keys.iter().all(|key| candidate.eval(key))
 }
 
-/// Whether `msg` matches `key`. `body` is the whole raw message; when [`needs`]
-/// says it is needed and it is None, keys that need it match nothing.
-pub fn matches(
-    key: &SearchKey<'_>,
-    ctx: &SearchContext,
-    msg: &store::Message,
-    body: Option<&[u8]>,
-) -> bool {
-    matches_all(std::slice::from_ref(key), ctx, msg, body, None)
-}
-
 /// One message under evaluation, with what was derived from it so far.
 struct Candidate<'c> {
     ctx: &'c SearchContext,

@@ -19,6 +19,16 @@ const CTX: SearchContext = SearchContext {
     saved: false,
 };
 
+/// Whether `msg` matches `key`, given the whole raw message `body` (or none).
+fn matches(
+    key: &SearchKey<'_>,
+    ctx: &SearchContext,
+    msg: &store::Message,
+    body: Option<&[u8]>,
+) -> bool {
+    matches_all(std::slice::from_ref(key), ctx, msg, body, None)
+}
+
 /// The key of `SEARCH <spec>` as imap-codec decodes it (an and-list for several).
 fn key(spec: &str) -> SearchKey<'static> {
     let line = format!("a SEARCH {spec}\r\n");

@@ -291,7 +291,8 @@ impl Session {
         self.drive(store)
     }
 
-    /// The runtime's answer to [`sasl::Request::Password`]: the account, or None if refused.
+    /// The runtime's answer to [`sasl::Request::Password`] (and to
+    /// [`sasl::Request::ScramDone`]): the account, or None if refused.
     pub fn authenticated(
         &mut self,
         account: Option<String>,

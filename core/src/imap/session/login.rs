@@ -69,7 +69,8 @@ impl Session {
         self.sasl_step(tag, step)
     }
 
-    /// The runtime's answer to [`sasl::Request::ScramKeys`]: the account and its keys, or None.
+    /// The runtime's answer to [`sasl::Request::ScramKeys`]: the account and its keys,
+    /// or None.
     pub fn scram_keys(
         &mut self,
         found: Option<(String, sasl::ScramKeys)>,

@@ -204,7 +204,6 @@ impl Session {
     }
 }
 
-/// The item names a FETCH asks for; UID FETCH always includes UID.
 /// The bytes of `msg` a SEARCH needs, from its first byte on: the top-level header
 /// alone (with the decoded metadata that told where it ends) when that is all the keys
 /// read, else the whole message.
@@ -223,6 +222,7 @@ fn read_for_search(
     Ok((store.read_body(mailbox, msg.uid)?, None))
 }
 
+/// The item names a FETCH asks for; UID FETCH always includes UID.
 pub(super) fn fetch_items(
     names: &MacroOrMessageDataItemNames<'static>,
     uid: bool,
