@@ -37,22 +37,25 @@ const UNSUBSCRIBE_DEFAULTS: [&str; 6] = [
     "u6 UNSUBSCRIBE Archive\r\n",
 ];
 
-#[test]
-fn lsub_percent_returns_unsubscribed_levels_as_noselect() {
+/// A logged-in session whose account has none of its default subscriptions, after
+/// `commands` (each must succeed).
+fn subscribed_only(commands: &[&str]) -> (World, Client) {
     let mut world = World::new();
     let mut c = Client::logged_in(&mut world);
     setup(&mut world, &mut c, &UNSUBSCRIBE_DEFAULTS);
-    setup(
-        &mut world,
-        &mut c,
-        &[
-            "a1 CREATE foo/bar\r\n",
-            "a2 SUBSCRIBE foo/bar\r\n",
-            "a3 CREATE a/b/c\r\n",
-            "a4 SUBSCRIBE a/b/c\r\n",
-            "a5 SUBSCRIBE ghost/x\r\n",
-        ],
-    );
+    setup(&mut world, &mut c, commands);
+    (world, c)
+}
+
+#[test]
+fn lsub_percent_returns_unsubscribed_levels_as_noselect() {
+    let (mut world, mut c) = subscribed_only(&[
+        "a1 CREATE foo/bar\r\n",
+        "a2 SUBSCRIBE foo/bar\r\n",
+        "a3 CREATE a/b/c\r\n",
+        "a4 SUBSCRIBE a/b/c\r\n",
+        "a5 SUBSCRIBE ghost/x\r\n",
+    ]);
     transcript(
         &mut world,
         &mut c,
@@ -116,18 +119,11 @@ fn lsub_percent_returns_unsubscribed_levels_as_noselect() {
 
 #[test]
 fn list_subscribed_reports_levels_with_childinfo_and_missing_names() {
-    let mut world = World::new();
-    let mut c = Client::logged_in(&mut world);
-    setup(&mut world, &mut c, &UNSUBSCRIBE_DEFAULTS);
-    setup(
-        &mut world,
-        &mut c,
-        &[
-            "a1 CREATE foo/bar\r\n",
-            "a2 CREATE foo/baz\r\n",
-            "a3 SUBSCRIBE foo/bar\r\n",
-        ],
-    );
+    let (mut world, mut c) = subscribed_only(&[
+        "a1 CREATE foo/bar\r\n",
+        "a2 CREATE foo/baz\r\n",
+        "a3 SUBSCRIBE foo/bar\r\n",
+    ]);
     transcript(
         &mut world,
         &mut c,
