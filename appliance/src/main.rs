@@ -8,6 +8,7 @@ mod config;
 mod delivery;
 mod directory;
 mod imap;
+mod mesh;
 mod offline;
 mod pop3;
 mod runtime;

@@ -14,7 +14,6 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use futures_lite::AsyncWriteExt;
-use glommio::channels::channel_mesh::{MeshBuilder, Senders};
 use glommio::channels::local_channel::{self, LocalSender};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::{
@@ -28,6 +27,7 @@ use crate::config::Config;
 use crate::delivery;
 use crate::directory::Directory;
 use crate::imap;
+use crate::mesh::{self, Mesh};
 use crate::pop3;
 use crate::shard::{Outcome, OwnedShard, ShardLimits, TempFail};
 use crate::tls;
@@ -191,7 +191,7 @@ pub struct Executor {
     owned: HashMap<u32, Rc<OwnedShard>>,
     /// Message bodies kept for FETCH, shared by the owned shards.
     cache: Rc<BodyCache>,
-    senders: Senders<MeshMsg>,
+    senders: Mesh<MeshMsg>,
     waiting: RefCell<HashMap<u64, LocalSender<Outcome>>>,
     next_id: Cell<u64>,
     /// Open SMTP and LMTP connections on this executor.
@@ -440,7 +440,11 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
         .collect();
     let config = Arc::new(config);
     let (config_for_reload, tls_for_reload) = (config.clone(), tls.clone());
-    let mesh = MeshBuilder::<MeshMsg, _>::full(executors, MESH_CHANNEL_CAPACITY);
+    // Each executor thread takes one executor's ends of the mesh as it starts.
+    let mesh = Arc::new(std::sync::Mutex::new(mesh::full::<MeshMsg>(
+        executors,
+        MESH_CHANNEL_CAPACITY,
+    )));
     let (report, reports) = mpsc::channel::<Startup>();
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -455,17 +459,21 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
         .name("treehouse")
         .io_memory(IO_MEMORY_BYTES)
         .on_all_shards(move || {
-            let (config, layout, mesh, report, directory, tls, stop) = (
+            let ends = mesh.lock().ok().and_then(|mut all| all.pop());
+            let (config, layout, report, directory, tls, stop) = (
                 config.clone(),
                 layout.clone(),
-                mesh.clone(),
                 report.clone(),
                 directory.clone(),
                 tls.clone(),
                 stop.clone(),
             );
             async move {
-                match start_executor(config, layout, mesh, directory, tls).await {
+                let started = match ends {
+                    Some(ends) => start_executor(config, layout, ends, directory, tls).await,
+                    None => Err("more executors started than the mesh has ends for".to_string()),
+                };
+                match started {
                     Ok(ex) => {
                         let _ = report.send(Startup::Ready);
                         wait_for_stop(&ex, &stop).await;
@@ -520,15 +528,12 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
 async fn start_executor(
     config: Arc<Config>,
     layout: Arc<Layout>,
-    mesh: MeshBuilder<MeshMsg, glommio::channels::channel_mesh::Full>,
+    ends: mesh::Ends<MeshMsg>,
     directory: Arc<Directory>,
     tls: tls::Certificates,
 ) -> Result<Rc<Executor>, String> {
-    let (senders, mut receivers) = mesh
-        .join()
-        .await
-        .map_err(|e| format!("cannot join the executor mesh: {e}"))?;
-    let me = senders.peer_id();
+    let (senders, receivers) = ends.connect().await;
+    let me = senders.me();
     let delivery_queue = executor().create_task_queue(
         Shares::Static(1000),
         Latency::Matters(Duration::from_millis(2)),
@@ -574,7 +579,7 @@ async fn start_executor(
         delivery_queue,
         tls,
     });
-    for (_, stream) in receivers.streams() {
+    for stream in receivers {
         let ex = ex.clone();
         spawn(delivery_queue, async move {
             while let Some(msg) = stream.recv().await {
