@@ -124,6 +124,13 @@ impl BlockDevice {
 
         let cache_data = read_to_string(queue.join("write_cache")).unwrap();
         let cache = cache_data.parse::<StorageCache>().unwrap();
+        // A device without polled queues (`io_poll` 0) completes I/O by interrupt even when
+        // it is submitted to a polled ring, and the executor would spin until it does:
+        // such a device is not probed for polling at all.
+        let iopoll = match read_to_string(queue.join("io_poll")) {
+            Ok(value) if value.trim() == "0" => Some(false),
+            _ => None,
+        };
         let subcomponents = read_dir(dir.join("slaves"))
             .unwrap()
             .map(|x| x.unwrap().path())
@@ -139,7 +146,7 @@ impl BlockDevice {
             max_sectors_size: max_sectors_kb << 10,
             max_segment_size,
             cache,
-            iopoll: None,
+            iopoll,
             subcomponents,
         }
     }
