@@ -4,8 +4,8 @@
 //! glommio's own `MeshBuilder` is not used: it shares an `Rc` among the executor threads
 //! as they join, so its reference count is changed from several threads at once.
 //! AddressSanitizer caught one of those races freeing memory another executor still
-//! used; the same race explains an executor that once panicked on a ring `RefCell` that
-//! nothing held. Here each executor takes its own ends, and nothing but the channels,
+//! used; the same race would explain an executor that once panicked on a ring `RefCell`
+//! that nothing held. Here each executor takes its own ends, and nothing but the channels,
 //! which are made for crossing threads, is shared.
 
 use glommio::channels::shared_channel::{
@@ -100,14 +100,8 @@ impl<T: Send> Mesh<T> {
 }
 
 /// The executor a message was sent to cannot receive it.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Unreachable;
-
-impl std::fmt::Display for Unreachable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the executor cannot be reached")
-    }
-}
 
 #[cfg(test)]
 mod tests {
