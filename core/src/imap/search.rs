@@ -65,16 +65,16 @@ pub fn needs(key: &SearchKey<'_>) -> Needs {
     match key {
         SearchKey::Header(..) => Needs::Header,
         SearchKey::Body(_) | SearchKey::Text(_) => Needs::Whole,
-        SearchKey::And(keys) => keys
-            .as_ref()
-            .iter()
-            .map(needs)
-            .max()
-            .unwrap_or(Needs::Index),
+        SearchKey::And(keys) => needs_all(keys.as_ref()),
         SearchKey::Not(key) => needs(key),
         SearchKey::Or(left, right) => needs(left).max(needs(right)),
         _ => Needs::Index,
     }
+}
+
+/// How much of a message evaluating all of `keys` needs.
+pub fn needs_all(keys: &[SearchKey<'_>]) -> Needs {
+    keys.iter().map(needs).max().unwrap_or(Needs::Index)
 }
 
 /// Whether `msg` matches every one of `keys` (a SEARCH's criteria). `raw` holds the

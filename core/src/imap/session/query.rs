@@ -317,11 +317,7 @@ impl Session {
         if with_modseq {
             self.condstore = true;
         }
-        let needs = criteria
-            .iter()
-            .map(search::needs)
-            .max()
-            .unwrap_or(search::Needs::Index);
+        let needs = search::needs_all(criteria);
         let Some(sel) = self.selected.as_ref() else {
             return;
         };
