@@ -371,14 +371,25 @@ async fn create_segment(dir: &Path, index: u64, size: u64) -> io::Result<()> {
     let path = segment_path(dir, index);
     let creating = creating_path(&path);
     let file = open_dma(&creating).await?;
-    let zeros = vec![0u8; ZERO_FILL_CHUNK_BYTES];
+    // One zeroed buffer, written again and again: filling a segment copies nothing.
+    let mut zeros = file.alloc_dma_buffer(ZERO_FILL_CHUNK_BYTES);
+    zeros.as_bytes_mut().fill(0);
+    let zeros = Rc::new(zeros);
     let mut at = 0;
     while at < size {
         let n = (size - at).min(ZERO_FILL_CHUNK_BYTES as u64) as usize;
-        write_fully(&file, at, n, |from, out| {
-            out.copy_from_slice(&zeros[from as usize..][..out.len()])
-        })
-        .await?;
+        let written = if n == ZERO_FILL_CHUNK_BYTES {
+            file.write_rc_at(zeros.clone(), at)
+                .await
+                .map_err(io::Error::from)?
+        } else {
+            0
+        };
+        if written < n {
+            // A short write or a last partial chunk: the rest as any other write.
+            let done = written - written % BLOCK_BYTES;
+            write_fully(&file, at + done as u64, n - done, |_, out| out.fill(0)).await?;
+        }
         at += n as u64;
     }
     file.fdatasync().await.map_err(io::Error::from)?;
@@ -455,6 +466,32 @@ mod tests {
         assert_eq!(&back[BLOCK_BYTES..], &block[..]);
         let reopened = SegmentFiles::open(&dir, segment).expect("reopen");
         assert_eq!(reopened.len(), 2 * segment);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn created_segments_are_whole_and_all_zeros() {
+        let dir = std::env::temp_dir().join(format!("treehouse-dmaseg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        // Two whole zero-fill chunks and a part of one.
+        let size = 2 * ZERO_FILL_CHUNK_BYTES as u64 + 3 * BLOCK_BYTES as u64;
+        // A crash may leave a half-made segment with old bytes under the temporary name.
+        let creating = creating_path(&segment_path(&dir, 0));
+        std::fs::write(&creating, vec![0xa5u8; size as usize]).expect("leftover");
+        let made = dir.clone();
+        glommio::LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let mut segments = DmaSegments::open(&made, size).await.expect("open");
+                segments.ensure_len(1).await.expect("create");
+            })
+            .expect("executor")
+            .join()
+            .expect("join");
+        let bytes = std::fs::read(segment_path(&dir, 0)).expect("read");
+        assert_eq!(bytes.len() as u64, size);
+        assert!(bytes.iter().all(|b| *b == 0));
+        assert!(!creating.exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
