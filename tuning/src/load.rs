@@ -1,5 +1,6 @@
-//! SMTP/LMTP load generator: N blocking connections send generated messages and count
-//! only durable acknowledgements (2xx final replies) as deliveries.
+//! SMTP/LMTP load generator: N connections, driven by a few event-loop threads, send
+//! generated messages and count only durable acknowledgements (2xx final replies) as
+//! deliveries.
 
 pub mod imap;
 pub mod message;
@@ -288,6 +289,13 @@ impl Run<'_> {
     }
 }
 
+/// Threads that share the connections: one per four CPUs, so that on a machine shared
+/// with the server the generator takes little of it, and never more than connections.
+fn worker_threads(connections: usize) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    (cpus / 4).clamp(1, connections.max(1))
+}
+
 /// Runs `plan` to completion and reports what the server durably accepted.
 pub fn run(plan: &LoadPlan) -> Result<LoadReport, PlanError> {
     plan.validate()?;
@@ -312,11 +320,13 @@ pub fn run(plan: &LoadPlan) -> Result<LoadReport, PlanError> {
         next_rcpt: AtomicUsize::new(0),
     };
     let mut tally = Tally::default();
+    let threads = worker_threads(plan.connections);
     std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..plan.connections)
-            .map(|index| {
+        let workers: Vec<_> = (0..threads)
+            .map(|worker| {
                 let run = &run;
-                scope.spawn(move || session::connection_loop(run, index))
+                let indices: Vec<usize> = (worker..plan.connections).step_by(threads).collect();
+                scope.spawn(move || session::drive(run, &indices))
             })
             .collect();
         for worker in workers {
