@@ -112,6 +112,14 @@ struct Wire {
     wait_until: Instant,
 }
 
+/// What the connections of one loop share: the run, the loop's counts, and the registry
+/// their sockets are registered with.
+struct Loop<'a, 'r> {
+    run: &'a Run<'r>,
+    tally: Tally,
+    registry: mio::Registry,
+}
+
 /// One of the plan's connections, across its reconnects.
 struct Connection {
     token: Token,
@@ -144,14 +152,23 @@ struct Connection {
 /// Runs the connections numbered `indices` on this thread until each is done.
 pub(super) fn drive(run: &Run<'_>, indices: &[usize]) -> Tally {
     let mut tally = Tally::default();
-    let mut poll = match Poll::new() {
-        Ok(poll) => poll,
+    let opened = Poll::new().and_then(|poll| {
+        let registry = poll.registry().try_clone()?;
+        Ok((poll, registry))
+    });
+    let (mut poll, registry) = match opened {
+        Ok(opened) => opened,
         Err(e) => {
             for _ in indices {
                 tally.connection_error(format!("cannot poll sockets: {e}"));
             }
             return tally;
         }
+    };
+    let mut cx = Loop {
+        run,
+        tally,
+        registry,
     };
     let now = Instant::now();
     let mut connections: Vec<Connection> = indices
@@ -166,12 +183,12 @@ pub(super) fn drive(run: &Run<'_>, indices: &[usize]) -> Tally {
         let now = Instant::now();
         if now >= next_scan {
             for c in &mut connections {
-                running -= c.until_done(|c| c.check_time(run, &mut tally, poll.registry(), now));
+                running -= c.until_done(|c| c.check_time(&mut cx, now));
             }
             next_scan = now + TIMEOUT_SCAN_INTERVAL;
         }
         if running == 0 {
-            return tally;
+            return cx.tally;
         }
         let wait = next_scan.saturating_duration_since(Instant::now());
         if let Err(e) = poll.poll(&mut events, Some(wait))
@@ -179,15 +196,16 @@ pub(super) fn drive(run: &Run<'_>, indices: &[usize]) -> Tally {
         {
             for c in &mut connections {
                 if c.state != State::Done {
-                    tally.connection_error(format!("cannot poll sockets: {e}"));
+                    cx.tally
+                        .connection_error(format!("cannot poll sockets: {e}"));
                     c.state = State::Done;
                 }
             }
-            return tally;
+            return cx.tally;
         }
         for event in &events {
             if let Some(c) = connections.get_mut(event.token().0) {
-                running -= c.until_done(|c| c.ready(run, &mut tally, poll.registry()));
+                running -= c.until_done(|c| c.ready(&mut cx));
             }
         }
     }
@@ -226,42 +244,30 @@ impl Connection {
     }
 
     /// Starts a due reconnect, or ends a wait that ran out.
-    fn check_time(
-        &mut self,
-        run: &Run<'_>,
-        tally: &mut Tally,
-        registry: &mio::Registry,
-        now: Instant,
-    ) {
+    fn check_time(&mut self, cx: &mut Loop<'_, '_>, now: Instant) {
         match self.state {
             State::Done => {}
             State::Backoff(due) => {
                 if now >= due {
-                    self.connect_from(run, tally, registry, 0);
+                    self.connect_from(cx, 0);
                 }
             }
             _ => {
                 let expired = self.wire.as_ref().is_none_or(|w| now >= w.wait_until);
                 if expired {
                     let e = io::Error::new(io::ErrorKind::TimedOut, "no reply in time");
-                    self.fail(run, tally, registry, e.into());
+                    self.fail(cx, e.into());
                 }
             }
         }
     }
 
     /// Tries the target's addresses from `addrs[first]` on.
-    fn connect_from(
-        &mut self,
-        run: &Run<'_>,
-        tally: &mut Tally,
-        registry: &mio::Registry,
-        first: usize,
-    ) {
+    fn connect_from(&mut self, cx: &mut Loop<'_, '_>, first: usize) {
         let mut last = io::Error::new(io::ErrorKind::NotFound, "target resolved to no address");
-        for (n, addr) in run.addrs.iter().enumerate().skip(first) {
+        for (n, addr) in cx.run.addrs.iter().enumerate().skip(first) {
             let opened = TcpStream::connect(*addr).and_then(|mut stream| {
-                registry.register(
+                cx.registry.register(
                     &mut stream,
                     self.token,
                     Interest::READABLE | Interest::WRITABLE,
@@ -270,9 +276,9 @@ impl Connection {
             });
             match opened {
                 Ok(stream) => {
-                    let wait_until = match wait_until(run) {
+                    let wait_until = match wait_until(cx.run) {
                         Ok(at) => at,
-                        Err(e) => return self.fail(run, tally, registry, e.into()),
+                        Err(e) => return self.fail(cx, e.into()),
                     };
                     self.wire = Some(Wire {
                         stream,
@@ -290,26 +296,26 @@ impl Connection {
                 Err(e) => last = e,
             }
         }
-        self.fail(run, tally, registry, last.into());
+        self.fail(cx, last.into());
     }
 
     /// Handles readiness of the socket.
-    fn ready(&mut self, run: &Run<'_>, tally: &mut Tally, registry: &mio::Registry) {
+    fn ready(&mut self, cx: &mut Loop<'_, '_>) {
         if let State::Connecting(n) = self.state {
             match self.connected() {
                 Ok(false) => return,
                 Ok(true) => self.state = State::Greeting,
-                Err(_) if n + 1 < run.addrs.len() => {
-                    self.close(registry);
-                    return self.connect_from(run, tally, registry, n + 1);
+                Err(_) if n + 1 < cx.run.addrs.len() => {
+                    self.close(&cx.registry);
+                    return self.connect_from(cx, n + 1);
                 }
-                Err(e) => return self.fail(run, tally, registry, e.into()),
+                Err(e) => return self.fail(cx, e.into()),
             }
         }
-        if let Err(e) = self.exchange(run, tally) {
-            self.fail(run, tally, registry, e);
+        if let Err(e) = self.exchange(cx) {
+            self.fail(cx, e);
         } else if self.state == State::Done || matches!(self.state, State::Backoff(_)) {
-            self.close(registry);
+            self.close(&cx.registry);
         }
     }
 
@@ -332,9 +338,9 @@ impl Connection {
     }
 
     /// Writes what is owed and answers every reply that has arrived.
-    fn exchange(&mut self, run: &Run<'_>, tally: &mut Tally) -> Result<(), SessionError> {
+    fn exchange(&mut self, cx: &mut Loop<'_, '_>) -> Result<(), SessionError> {
         loop {
-            self.flush(run)?;
+            self.flush(cx.run)?;
             let Some(wire) = self.wire.as_mut() else {
                 return Ok(());
             };
@@ -345,7 +351,7 @@ impl Connection {
                 match parsed {
                     Ok(reply) => {
                         wire.receiver.reset();
-                        self.on_reply(run, tally, reply.code, &reply.message)?;
+                        self.on_reply(cx, reply.code, &reply.message)?;
                         if matches!(self.state, State::Done | State::Backoff(_)) {
                             return Ok(());
                         }
@@ -360,7 +366,7 @@ impl Connection {
                 Ok(n) => {
                     wire.read_start = 0;
                     wire.read_end = n;
-                    wire.wait_until = wait_until(run)?;
+                    wire.wait_until = wait_until(cx.run)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -402,8 +408,7 @@ impl Connection {
     /// Moves the conversation on by one reply.
     fn on_reply(
         &mut self,
-        run: &Run<'_>,
-        tally: &mut Tally,
+        cx: &mut Loop<'_, '_>,
         code: u16,
         message: &str,
     ) -> Result<(), SessionError> {
@@ -412,7 +417,7 @@ impl Connection {
                 if code != 220 {
                     return Err(SessionError::Refused(Stage::Greeting, code));
                 }
-                let verb = match run.plan.protocol {
+                let verb = match cx.run.plan.protocol {
                     Protocol::Smtp => "EHLO",
                     Protocol::Lmtp => "LHLO",
                 };
@@ -426,68 +431,68 @@ impl Connection {
                 let offers_pipelining = message
                     .lines()
                     .any(|line| line.trim().eq_ignore_ascii_case("PIPELINING"));
-                self.pipeline = run.plan.pipeline && offers_pipelining;
+                self.pipeline = cx.run.plan.pipeline && offers_pipelining;
                 self.declare_size = message.lines().any(|line| {
                     let word = line.trim().split(' ').next().unwrap_or_default();
                     word.eq_ignore_ascii_case("SIZE")
                 });
-                self.next_message(run);
+                self.next_message(cx.run);
             }
             State::Mail => {
                 if is_2xx(code) {
-                    self.send_rcpt(run);
+                    self.send_rcpt(cx.run);
                     self.state = State::Rcpt;
                 } else {
-                    tally.reject(Stage::Mail, code);
+                    cx.tally.reject(Stage::Mail, code);
                     self.reset();
                 }
             }
             State::Rcpt => {
                 self.rcpt_codes.push(code);
                 if self.rcpt_codes.len() < self.rcpts.len() {
-                    self.send_rcpt(run);
+                    self.send_rcpt(cx.run);
                 } else if self.rcpt_codes.iter().any(|&c| is_2xx(c)) {
                     self.command(format_args!("DATA"));
                     self.state = State::Data;
                 } else {
-                    self.count_rcpt_codes(tally);
+                    self.count_rcpt_codes(&mut cx.tally);
                     self.reset();
                 }
             }
             State::Data => {
                 self.mail_ok = true;
-                self.finish(run, tally, code);
+                self.finish(cx, code);
             }
             State::Envelope => {
                 if !self.mail_replied {
                     self.mail_replied = true;
                     self.mail_ok = is_2xx(code);
                     if !self.mail_ok {
-                        tally.reject(Stage::Mail, code);
+                        cx.tally.reject(Stage::Mail, code);
                     }
                 } else if self.rcpt_codes.len() < self.rcpts.len() {
                     self.rcpt_codes.push(code);
                 } else {
-                    self.finish(run, tally, code);
+                    self.finish(cx, code);
                 }
             }
             State::Finals => {
                 if is_2xx(code) {
                     self.finals_ok += 1;
                 } else {
-                    tally.reject(Stage::Final, code);
+                    cx.tally.reject(Stage::Final, code);
                 }
                 self.finals_left -= 1;
                 if self.finals_left == 0 {
-                    self.conclude(run, tally);
+                    self.conclude(cx);
                 }
             }
             State::Reset => {
                 if !is_2xx(code) {
-                    tally.reject(Stage::Reset, code);
+                    cx.tally.reject(Stage::Reset, code);
                 }
-                tally.messages_failed += 1;
-                self.next_message(run);
+                cx.tally.messages_failed += 1;
+                self.next_message(cx.run);
             }
             State::Quit => self.state = State::Done,
             State::Backoff(_) | State::Connecting(_) | State::Done => {}
@@ -554,17 +559,17 @@ impl Connection {
     }
 
     /// After the DATA reply: sends the message if invited, else abandons it.
-    fn finish(&mut self, run: &Run<'_>, tally: &mut Tally, data_code: u16) {
+    fn finish(&mut self, cx: &mut Loop<'_, '_>, data_code: u16) {
         self.accepted = self.rcpt_codes.iter().filter(|&&c| is_2xx(c)).count();
-        self.rcpts_all_ok = self.count_rcpt_codes(tally);
+        self.rcpts_all_ok = self.count_rcpt_codes(&mut cx.tally);
         if data_code != 354 {
-            tally.reject(Stage::Data, data_code);
+            cx.tally.reject(Stage::Data, data_code);
             return self.reset();
         }
         if let Some(wire) = self.wire.as_mut() {
-            run.composer.write_wire(self.seq, &mut wire.out);
+            cx.run.composer.write_wire(self.seq, &mut wire.out);
         }
-        self.finals = match run.plan.protocol {
+        self.finals = match cx.run.plan.protocol {
             Protocol::Smtp => 1,
             Protocol::Lmtp => self.accepted,
         };
@@ -572,18 +577,18 @@ impl Connection {
         self.finals_ok = 0;
         self.state = State::Finals;
         if self.finals == 0 {
-            self.conclude(run, tally);
+            self.conclude(cx);
         }
     }
 
     /// Counts a message whose final replies are all in, then starts the next.
-    fn conclude(&mut self, run: &Run<'_>, tally: &mut Tally) {
-        let recipients_ok = match run.plan.protocol {
+    fn conclude(&mut self, cx: &mut Loop<'_, '_>) {
+        let recipients_ok = match cx.run.plan.protocol {
             Protocol::Smtp if self.finals_ok == 1 => self.accepted,
             Protocol::Smtp => 0,
             Protocol::Lmtp => self.finals_ok,
         };
-        tally.recipients_ok += recipients_ok as u64;
+        cx.tally.recipients_ok += recipients_ok as u64;
         if self.mail_ok && self.rcpts_all_ok && self.finals_ok == self.finals {
             let latency_us = self
                 .started
@@ -591,13 +596,13 @@ impl Connection {
                 .as_micros()
                 .try_into()
                 .unwrap_or(u64::MAX);
-            tally.latency_us.saturating_record(latency_us.max(1));
-            tally.messages_ok += 1;
-            tally.message_bytes_ok += run.composer.message_size_bytes() as u64;
+            cx.tally.latency_us.saturating_record(latency_us.max(1));
+            cx.tally.messages_ok += 1;
+            cx.tally.message_bytes_ok += cx.run.composer.message_size_bytes() as u64;
         } else {
-            tally.messages_failed += 1;
+            cx.tally.messages_failed += 1;
         }
-        self.next_message(run);
+        self.next_message(cx.run);
     }
 
     /// Counts the non-2xx RCPT replies; true when there were none.
@@ -621,32 +626,27 @@ impl Connection {
 
     /// Ends the socket after an error: counts it, then schedules a reconnect if the
     /// run goes on and reconnects remain.
-    fn fail(
-        &mut self,
-        run: &Run<'_>,
-        tally: &mut Tally,
-        registry: &mio::Registry,
-        error: SessionError,
-    ) {
-        self.close(registry);
+    fn fail(&mut self, cx: &mut Loop<'_, '_>, error: SessionError) {
+        self.close(&cx.registry);
         if self.state == State::Quit {
             // The counts are final already.
             self.state = State::Done;
             return;
         }
         if self.state.in_transaction() {
-            tally.messages_failed += 1;
+            cx.tally.messages_failed += 1;
         }
         if let SessionError::Refused(stage, code) = error {
-            tally.reject(stage, code);
+            cx.tally.reject(stage, code);
         }
-        tally.connection_error(format!("{}: {error}", run.plan.target));
-        if run.is_over() || self.reconnects >= run.plan.reconnects_max {
+        cx.tally
+            .connection_error(format!("{}: {error}", cx.run.plan.target));
+        if cx.run.is_over() || self.reconnects >= cx.run.plan.reconnects_max {
             self.state = State::Done;
             return;
         }
         self.reconnects += 1;
-        let left = run.deadline.saturating_duration_since(Instant::now());
+        let left = cx.run.deadline.saturating_duration_since(Instant::now());
         self.state = State::Backoff(Instant::now() + self.delay.min(left));
         self.delay = (self.delay * 2).min(RECONNECT_DELAY_MAX);
     }
