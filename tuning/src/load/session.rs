@@ -4,7 +4,7 @@
 //!
 //! A thread per connection would wake a thread for every reply. On a machine the
 //! generator shares with the server it measures, those wake-ups preempt the server and
-//! cost it a quarter of its LMTP rate; one loop that finds several replies ready at
+//! cost it about a fifth of its LMTP rate; one loop that finds several replies ready at
 //! each wake-up costs a fraction of that.
 
 use super::report::{Stage, Tally};
