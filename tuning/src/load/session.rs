@@ -314,7 +314,7 @@ impl Connection {
         }
         if let Err(e) = self.exchange(cx) {
             self.fail(cx, e);
-        } else if self.state == State::Done || matches!(self.state, State::Backoff(_)) {
+        } else if self.state == State::Done {
             self.close(&cx.registry);
         }
     }
@@ -352,7 +352,7 @@ impl Connection {
                     Ok(reply) => {
                         wire.receiver.reset();
                         self.on_reply(cx, reply.code, &reply.message)?;
-                        if matches!(self.state, State::Done | State::Backoff(_)) {
+                        if self.state == State::Done {
                             return Ok(());
                         }
                         continue;
