@@ -339,7 +339,10 @@ impl DmaSegments {
 
     /// Writes one batch (aligned, within one segment) and waits for fdatasync. A batch
     /// held in parts (a large message body) goes out in chunks, each copied into a DMA
-    /// buffer of at most [`WRITE_CHUNK_BYTES`], so the body is never held twice.
+    /// buffer of at most [`WRITE_CHUNK_BYTES`], so the body is never held twice. The
+    /// last chunk and the fdatasync are submitted together as one io_uring link, so the
+    /// kernel starts the fdatasync as the write completes, without waiting for this
+    /// executor to be scheduled in between.
     pub async fn write_durable(&self, offset: u64, batch: &Batch) -> io::Result<()> {
         let index = (offset / self.segment_size_bytes) as usize;
         let within = offset % self.segment_size_bytes;
@@ -356,6 +359,25 @@ impl DmaSegments {
         let mut at = 0u64;
         while at < batch.len_bytes() {
             let n = (batch.len_bytes() - at).min(WRITE_CHUNK_BYTES as u64) as usize;
+            if at + n as u64 == batch.len_bytes() {
+                let mut buffer = file.alloc_dma_buffer(n);
+                batch.copy_to(at, buffer.as_bytes_mut());
+                let (written, synced) = file
+                    .write_at_then_fdatasync(buffer, within + at)
+                    .await
+                    .map_err(io::Error::from)?;
+                if synced {
+                    return Ok(());
+                }
+                // A short write: the kernel skipped the fdatasync. Finish the chunk
+                // (which reports the error that cut it short), then sync below.
+                let done = whole_blocks(written)?;
+                write_fully(&file, within + at + done as u64, n - done, |from, out| {
+                    batch.copy_to(at + (done as u64) + from, out)
+                })
+                .await?;
+                break;
+            }
             write_fully(&file, within + at, n, |from, out| {
                 batch.copy_to(at + from, out)
             })
@@ -421,16 +443,21 @@ async fn write_fully(
                 "the disk accepted no bytes",
             ));
         }
-        // O_DIRECT writes complete in whole blocks; keep the next one aligned.
-        done += written - written % BLOCK_BYTES;
-        if written % BLOCK_BYTES != 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                "unaligned short write",
-            ));
-        }
+        done += whole_blocks(written)?;
     }
     Ok(())
+}
+
+/// The bytes a short O_DIRECT write took, which must be whole blocks so that the next
+/// write stays aligned.
+fn whole_blocks(written: usize) -> io::Result<usize> {
+    if !written.is_multiple_of(BLOCK_BYTES) {
+        return Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            "unaligned short write",
+        ));
+    }
+    Ok(written)
 }
 
 async fn open_dma(path: &Path) -> io::Result<DmaFile> {

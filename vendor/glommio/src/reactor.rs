@@ -636,6 +636,39 @@ impl Reactor {
         }
     }
 
+    /// A DMA write and an fdatasync submitted as one io_uring link (see
+    /// `sys::Reactor::write_dma_then_fdatasync`); None for a pollable file, whose
+    /// writes go to another ring than the fdatasync.
+    pub(crate) fn write_dma_then_fdatasync(
+        &self,
+        raw: RawFd,
+        buf: DmaSource,
+        pos: u64,
+        pollable: PollableStatus,
+    ) -> Option<(Source, Source)> {
+        if matches!(pollable, PollableStatus::Pollable) {
+            return None;
+        }
+        let stats = StatsCollection {
+            fulfilled: Some(|result, stats, op_count| {
+                if let Ok(result) = result {
+                    stats.file_writes += op_count;
+                    stats.file_bytes_written += *result as u64 * op_count;
+                }
+            }),
+            reused: None,
+            latency: None,
+        };
+        let write = self.new_source(
+            raw,
+            SourceType::Write(pollable, IoBuffer::DmaSource(buf)),
+            Some(stats),
+        );
+        let sync = self.new_source(raw, SourceType::FdataSync, None);
+        self.sys.write_dma_then_fdatasync(&write, pos, &sync);
+        Some((write, sync))
+    }
+
     pub(crate) fn fdatasync(&self, raw: RawFd) -> Source {
         let source = self.new_source(raw, SourceType::FdataSync, None);
         self.sys.fdatasync(&source);

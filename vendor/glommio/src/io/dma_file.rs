@@ -312,6 +312,38 @@ impl DmaFile {
         enhanced_try!(source.collect_rw().await, "Writing", self.file).map_err(Into::into)
     }
 
+    /// Writes the buffer at `pos`, then fdatasyncs the file, both submitted at once as
+    /// an io_uring link, so the fdatasync starts as soon as the write completes.
+    ///
+    /// Returns the bytes written and whether the fdatasync ran: it does not when the
+    /// write came up short, and then the caller finishes the write and syncs itself.
+    /// A failed write or fdatasync is an error. On a pollable file, whose writes go to
+    /// another ring, the two are issued one after the other.
+    pub async fn write_at_then_fdatasync(&self, buf: DmaBuffer, pos: u64) -> Result<(usize, bool)> {
+        if matches!(self.pollable, PollableStatus::Pollable) {
+            let len = buf.len();
+            let written = self.write_at(buf, pos).await?;
+            if written < len {
+                return Ok((written, false));
+            }
+            self.fdatasync().await?;
+            return Ok((written, true));
+        }
+        let (write, sync) = self
+            .file
+            .reactor
+            .upgrade()
+            .unwrap()
+            .write_dma_then_fdatasync(self.as_raw_fd(), DmaSource::Owned(buf), pos, self.pollable)
+            .expect("a file that is not pollable gets a linked write");
+        let written = enhanced_try!(write.collect_rw().await, "Writing", self.file)?;
+        match sync.collect_rw().await {
+            Ok(_) => Ok((written, true)),
+            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => Ok((written, false)),
+            Err(e) => enhanced_try!(Err(e), "Syncing", self.file).map_err(Into::into),
+        }
+    }
+
     /// Equivalent to [`DmaFile::write_at`] except that the caller retains
     /// non-mutable ownership of the underlying buffer. This can be useful if
     /// you want to asynchronously process a page concurrently with writing it.

@@ -1409,6 +1409,43 @@ impl Reactor {
         );
     }
 
+    /// Queues a DMA write and an fdatasync of the same file as one io_uring link: the
+    /// kernel starts the fdatasync when the write completes whole, without a trip
+    /// through the executor, and cancels it (`ECANCELED`) when the write fails or is
+    /// short. Both go to the main ring, so the write must not be pollable.
+    pub(crate) fn write_dma_then_fdatasync(&self, write: &Source, pos: u64, sync: &Source) {
+        let op = match &*write.source_type() {
+            SourceType::Write(PollableStatus::NonPollable(_), IoBuffer::DmaSource(buf)) => {
+                match buf.uring_buffer_id() {
+                    Some(id) => UringOpDescriptor::WriteFixed(buf.as_ptr(), buf.len(), pos, id),
+                    None => UringOpDescriptor::Write(buf.as_ptr(), buf.len(), pos),
+                }
+            }
+            x => panic!("Unexpected source type for a linked write: {:?}", x),
+        };
+        let now = Instant::now();
+        write.inner.borrow_mut().wakers.queued_at = Some(now);
+        sync.inner.borrow_mut().wakers.queued_at = Some(now);
+        let mut ring = self.main_ring.borrow_mut();
+        let q = ring.submission_queue();
+        let mut source_map = self.source_map.borrow_mut();
+        let write_id = source_map.add_source(write, Rc::clone(&q));
+        let sync_id = source_map.add_source(sync, Rc::clone(&q));
+        let mut queue = q.borrow_mut();
+        queue.submissions.push_back(UringDescriptor {
+            args: op,
+            fd: write.raw(),
+            flags: SubmissionFlags::IO_LINK,
+            user_data: to_user_data(write_id),
+        });
+        queue.submissions.push_back(UringDescriptor {
+            args: UringOpDescriptor::FDataSync,
+            fd: sync.raw(),
+            flags: SubmissionFlags::empty(),
+            user_data: to_user_data(sync_id),
+        });
+    }
+
     pub(crate) fn write_buffered(&self, source: &Source, pos: u64) {
         let op = match &*source.source_type() {
             SourceType::Write(
