@@ -185,6 +185,15 @@ mod tests {
         assert_eq!(body(&[b"a\r\nb\nc\rd\r"]), Ok(expected.clone()));
         assert_eq!(body(&[b"a\r", b"\nb\n", b"c\r", b"d\r"]), Ok(expected));
         assert_eq!(body(&[b"x\r", b"\r\n"]), Ok(b"x\r\n\r\n".to_vec()));
+        // A bare CR or LF among whole CRLF lines ends its own line only.
+        assert_eq!(
+            body(&[b"ab\r\ncd\ref\r\ngh\r\n"]),
+            Ok(b"ab\r\ncd\r\nef\r\ngh\r\n".to_vec())
+        );
+        assert_eq!(
+            body(&[b"ab\r\ncd\nef\r\n\ngh\r\n"]),
+            Ok(b"ab\r\ncd\r\nef\r\n\r\ngh\r\n".to_vec())
+        );
     }
 
     #[test]
