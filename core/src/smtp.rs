@@ -1140,6 +1140,8 @@ impl Session {
             unreachable!("data_step outside DATA");
         };
         let mut bytes = data[*pos..].iter();
+        // Room for all of it at once, rather than growing (and copying) step by step.
+        staging.reserve(bytes.len());
         let done = receiver.ingest(&mut bytes, staging);
         *pos = data.len() - bytes.len();
         let ready = if !done && staging.last() == Some(&b'\r') {

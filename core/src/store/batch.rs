@@ -93,7 +93,22 @@ pub(super) fn build_batch(
     first_seq: u64,
 ) -> (Batch, Vec<(Record, Option<BodyLocation>)>) {
     let mut parts = Vec::new();
-    let mut shared = vec![0u8; BATCH_HEADER_BYTES];
+    // The shared buffer is sized once for the heads and small bodies, padding included.
+    let small_bytes: usize = ops
+        .iter()
+        .map(|op| {
+            let body = op.body.as_ref().map_or(0, Vec::len);
+            op.head.len()
+                + if body < BODY_OWN_PART_MIN_BYTES {
+                    body
+                } else {
+                    0
+                }
+        })
+        .sum();
+    let mut shared =
+        Vec::with_capacity((BATCH_HEADER_BYTES + small_bytes).next_multiple_of(BLOCK_BYTES));
+    shared.resize(BATCH_HEADER_BYTES, 0);
     let mut at = BATCH_HEADER_BYTES as u64;
     let mut records = Vec::new();
     let mut crc = 0;
