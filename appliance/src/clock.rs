@@ -29,11 +29,6 @@ pub fn rfc5322(unix_secs: i64) -> String {
     )
 }
 
-/// The current time as an RFC 5322 date.
-pub fn rfc5322_now() -> String {
-    rfc5322(unix_now_secs())
-}
-
 /// Converts days since 1970-01-01 to (year, month 1-12, day 1-31) in the proleptic
 /// Gregorian calendar (Howard Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, i64, i64) {

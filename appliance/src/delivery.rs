@@ -90,7 +90,8 @@ async fn converse(ex: &Rc<Executor>, conn: &mut Conn, mode: Mode) -> std::io::Re
     tcp.set_read_timeout(Some(idle))?;
     tcp.set_write_timeout(Some(idle))?;
     let config = session_config(ex, mode, local);
-    let mut session = Session::new(config, peer, clock::rfc5322_now());
+    let mut clock_secs = clock::unix_now_secs();
+    let mut session = Session::new(config, peer, clock::rfc5322(clock_secs));
     if mode == Mode::Submissions {
         let acceptor = ex.tls();
         let plain = std::mem::replace(conn, Conn::Closed);
@@ -110,7 +111,12 @@ async fn converse(ex: &Rc<Executor>, conn: &mut Conn, mode: Mode) -> std::io::Re
             }
             Err(e) => return Err(e),
         };
-        session.set_clock(clock::rfc5322_now());
+        // The date for Received headers, formatted again only when the second changes.
+        let now = clock::unix_now_secs();
+        if now != clock_secs {
+            clock_secs = now;
+            session.set_clock(clock::rfc5322(now));
+        }
         let mut step = {
             let directory = ex.directory.borrow();
             session.feed(&buf[..n], &Recipients(&directory))

@@ -468,10 +468,12 @@ fn count_lines(body: &[u8]) -> u64 {
     }
 }
 
-/// The parser a message is described with. It decodes the fields ENVELOPE,
-/// BODYSTRUCTURE and the sent date read, each as mail-parser would by default, and
-/// skips every other field (Received, DKIM-Signature, List-*, ...) without decoding it:
-/// those are read, when at all, from their raw bytes.
+/// The parser a message is described with. It decodes the fields BODYSTRUCTURE and
+/// the sent date read, each as mail-parser would by default; it only locates the
+/// ENVELOPE fields, which [`envelope`] reads from their raw bytes (addresses parsed
+/// there with encoded words kept); and it skips every other field (Received,
+/// DKIM-Signature, List-*, ...) without decoding it: those are read, when at all, from
+/// their raw bytes.
 fn parser() -> &'static MessageParser {
     static PARSER: std::sync::LazyLock<MessageParser> = std::sync::LazyLock::new(|| {
         MessageParser::new()
@@ -479,15 +481,15 @@ fn parser() -> &'static MessageParser {
             .header_comma_separated(HeaderName::ContentLanguage)
             .header_raw(HeaderName::ContentMd5)
             .header_date(HeaderName::Date)
-            .header_text(HeaderName::Subject)
-            .header_address(HeaderName::From)
-            .header_address(HeaderName::Sender)
-            .header_address(HeaderName::ReplyTo)
-            .header_address(HeaderName::To)
-            .header_address(HeaderName::Cc)
-            .header_address(HeaderName::Bcc)
-            .header_id(HeaderName::MessageId)
-            .header_id(HeaderName::InReplyTo)
+            .header_raw(HeaderName::Subject)
+            .header_raw(HeaderName::From)
+            .header_raw(HeaderName::Sender)
+            .header_raw(HeaderName::ReplyTo)
+            .header_raw(HeaderName::To)
+            .header_raw(HeaderName::Cc)
+            .header_raw(HeaderName::Bcc)
+            .header_raw(HeaderName::MessageId)
+            .header_raw(HeaderName::InReplyTo)
             .default_header_ignore()
     });
     &PARSER
