@@ -110,6 +110,10 @@ struct Wire {
     out_at: usize,
     /// The current wait for the server ends here.
     wait_until: Instant,
+    /// The last read came back short of the buffer, so it emptied the socket: the next
+    /// read waits for the next readiness event instead of being answered WouldBlock
+    /// (the socket is edge-triggered, and new data brings a new event).
+    drained: bool,
 }
 
 /// What the connections of one loop share: the run, the loop's counts, and the registry
@@ -289,6 +293,7 @@ impl Connection {
                         out: Vec::new(),
                         out_at: 0,
                         wait_until,
+                        drained: false,
                     });
                     self.state = State::Connecting(n);
                     return;
@@ -301,6 +306,9 @@ impl Connection {
 
     /// Handles readiness of the socket.
     fn ready(&mut self, cx: &mut Loop<'_, '_>) {
+        if let Some(wire) = self.wire.as_mut() {
+            wire.drained = false;
+        }
         if let State::Connecting(n) = self.state {
             match self.connected() {
                 Ok(false) => return,
@@ -361,9 +369,13 @@ impl Connection {
                     Err(e) => return Err(SessionError::Reply(e)),
                 }
             }
+            if wire.drained {
+                return Ok(());
+            }
             match wire.stream.read(&mut wire.read_buffer) {
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
                 Ok(n) => {
+                    wire.drained = n < wire.read_buffer.len();
                     wire.read_start = 0;
                     wire.read_end = n;
                     wire.wait_until = wait_until(cx.run)?;
