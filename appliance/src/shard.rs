@@ -308,12 +308,23 @@ impl OwnedShard {
         }
     }
 
-    /// Zero-fills the next segment in the background queue when the log nears its end.
-    fn prepare_ahead(&self, segments: &DmaSegments) {
+    /// Creates the next segment in the background queue when the log nears its end,
+    /// and zero-fills ahead of the log end after a small flush.
+    fn prepare_ahead(&self, segments: &DmaSegments, flushed: Option<&FlushJob>) {
         let log_end = self.shard.borrow().log_end_offset();
-        if let Some(task) = segments.prepare_ahead(log_end)
-            && let Ok(task) = glommio::spawn_local_into(task, self.background)
-        {
+        let zero = flushed.and_then(|job| {
+            segments.zero_ahead(job.offset + job.batch.len_bytes(), job.batch.len_bytes())
+        });
+        if let Some(task) = segments.prepare_ahead(log_end) {
+            self.spawn_background(task);
+        }
+        if let Some(task) = zero {
+            self.spawn_background(task);
+        }
+    }
+
+    fn spawn_background(&self, task: impl Future<Output = ()> + 'static) {
+        if let Ok(task) = glommio::spawn_local_into(task, self.background) {
             task.detach();
         }
     }
@@ -382,12 +393,13 @@ async fn run_flusher(owned: Rc<OwnedShard>, mut segments: DmaSegments, kicked: L
                 Err(e) => Err(e),
             };
             let outcome = owned.shard.borrow_mut().finish_flush(written);
-            if matches!(outcome, FlushOutcome::Durable { .. }) {
+            let durable = matches!(outcome, FlushOutcome::Durable { .. });
+            if durable {
                 owned.cache_written(&job);
             }
             owned.settle(outcome);
             owned.maybe_checkpoint();
-            owned.prepare_ahead(&segments);
+            owned.prepare_ahead(&segments, durable.then_some(&job));
         }
     }
 }
