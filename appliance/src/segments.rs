@@ -313,8 +313,7 @@ impl DmaSegments {
             segment_size_bytes,
             files,
             preparing: Rc::new(Cell::new(None)),
-            // The first segment is zero-filled whole (see `create_segment`).
-            zeroed_to: Rc::new(Cell::new(segment_size_bytes)),
+            zeroed_to: Rc::new(Cell::new(0)),
             zeroing: Rc::new(Cell::new(None)),
         })
     }
@@ -384,7 +383,17 @@ impl DmaSegments {
         let size = self.segment_size_bytes;
         let from = zeroed_to.max(log_end + ZERO_AHEAD_GAP_BYTES);
         let index = from / size;
-        let to = (log_end + ZERO_AHEAD_BYTES).min((index + 1) * size);
+        let segment_end = (index + 1) * size;
+        // A shard's first segment is zeroed whole, in the background after its first
+        // small flush (typically its first account's default mailboxes), while the
+        // disk is otherwise idle, so that zeros are ready before small mail arrives
+        // in bulk. No flush waits for that, as one waited for the whole segment when
+        // every segment was zero-filled before use.
+        let to = if index == 0 {
+            segment_end
+        } else {
+            (log_end + ZERO_AHEAD_BYTES).min(segment_end)
+        };
         let file = self.files.get(index as usize)?.clone();
         if from >= to {
             return None;
@@ -476,16 +485,11 @@ impl DmaSegments {
     }
 }
 
-/// Creates segment `index` under a temporary name, then renames it into place.
-///
-/// A shard's first segment is zero-filled whole: that happens when the shard takes its
-/// first change, while its disk is otherwise idle, and its log then starts in written
-/// space. Later segments are made while the shard is busy, where writing every byte
-/// twice (zeros, then mail) would take half of the disk's bandwidth from large mail:
-/// their blocks are allocated with `fallocate` (unwritten extents, which read as
-/// zeros), and zeros are written only ahead of a log taking small flushes
-/// ([`DmaSegments::zero_ahead`]). Where the file system cannot allocate, the segment is
-/// zero-filled.
+/// Creates segment `index` under a temporary name, then renames it into place. Its
+/// blocks are allocated with `fallocate` (unwritten extents, which read as zeros), so
+/// that making it writes nothing; zeros are written later, only where small flushes
+/// need them ([`DmaSegments::zero_ahead`]). Where the file system cannot allocate, the
+/// segment is zero-filled.
 async fn create_segment(dir: &Path, index: u64, size: u64) -> io::Result<()> {
     let path = segment_path(dir, index);
     let creating = creating_path(&path);
@@ -495,7 +499,7 @@ async fn create_segment(dir: &Path, index: u64, size: u64) -> io::Result<()> {
         _ => {}
     }
     let file = open_dma(&creating).await?;
-    if index == 0 || file.pre_allocate(size, false).await.is_err() {
+    if file.pre_allocate(size, false).await.is_err() {
         // Zero-filling reports its own error (a full disk, say) if it fails too.
         zero_fill(&file, 0, size, |_| {}).await?;
     }
