@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+mod crc;
 pub mod disk;
 pub mod imap;
 pub mod message;

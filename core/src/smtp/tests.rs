@@ -746,6 +746,60 @@ proptest::proptest! {
         proptest::prop_assert_eq!(split, run(Mode::Smtp, PIPELINED));
     }
 
+    /// A DATA body of lines with dots, bare CRs and bare LFs, sent dot-stuffed and cut
+    /// anywhere, arrives unstuffed with every line ending made CRLF.
+    #[test]
+    fn any_split_of_data_gives_the_sent_lines(
+        lines in proptest::collection::vec("[a.\r\n]{0,12}", 0..40),
+        cuts in proptest::collection::vec(0usize..600, 0..16),
+    ) {
+        let mut body = Vec::new();
+        for line in &lines {
+            body.extend_from_slice(line.as_bytes());
+            body.extend_from_slice(b"\r\n");
+        }
+        let mut input = b"EHLO client.example.test\r\nMAIL FROM:<a@remote.test>\r\n\
+RCPT TO:<bob@example.test>\r\nDATA\r\n".to_vec();
+        // Stuffs a dot that starts a line, where a line starts after a CRLF.
+        let mut at_line_start = true;
+        for (i, &b) in body.iter().enumerate() {
+            if at_line_start && b == b'.' {
+                input.push(b'.');
+            }
+            input.push(b);
+            at_line_start = b == b'\n' && i > 0 && body[i - 1] == b'\r';
+        }
+        input.extend_from_slice(b".\r\nQUIT\r\n");
+        let mut expected = RECEIVED_ESMTP.as_bytes().to_vec();
+        let mut i = 0;
+        while i < body.len() {
+            match body[i] {
+                b'\r' if body.get(i + 1) == Some(&b'\n') => {
+                    expected.extend_from_slice(b"\r\n");
+                    i += 1;
+                }
+                b'\r' | b'\n' => expected.extend_from_slice(b"\r\n"),
+                b => expected.push(b),
+            }
+            i += 1;
+        }
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
+        cuts.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut from = 0;
+        for cut in cuts {
+            chunks.push(&input[from..cut]);
+            from = cut;
+        }
+        chunks.push(&input[from..]);
+        let t = converse(&mut session(Mode::Smtp), &chunks, &all_durable);
+        proptest::prop_assert_eq!(t.deliveries.len(), 1, "{}", t.replies);
+        proptest::prop_assert_eq!(
+            String::from_utf8_lossy(&t.deliveries[0].message),
+            String::from_utf8_lossy(&expected)
+        );
+    }
+
     #[test]
     fn arbitrary_input_never_panics(input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
         let mut s = session_with(Mode::Smtp, Limits { max_command_line_bytes: 64, ..limits() });

@@ -120,7 +120,13 @@ pub(super) fn build_batch(
         let body_at = op.head.len() as u64;
         let body_len = op.body.as_ref().map_or(0, |b| b.len() as u64);
         if let Some(body) = op.body {
-            crc = crc32c::crc32c_append(crc, &body);
+            // The append that the body follows already holds the body's crc32c.
+            crc = match op.records.last() {
+                Some(Record::Append(a)) => {
+                    crate::crc::crc32c_combine(crc, a.body_crc32c, body.len())
+                }
+                _ => crc32c::crc32c_append(crc, &body),
+            };
             at += body.len() as u64;
             if body.len() < BODY_OWN_PART_MIN_BYTES {
                 shared.extend_from_slice(&body);
