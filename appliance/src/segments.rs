@@ -1,6 +1,6 @@
-//! A shard's log on the filesystem: preallocated segment files in one folder (the
-//! first zero-filled, the later ones allocated and zero-filled just ahead of a log
-//! taking small flushes; see [`create_segment`]), opened with O_DIRECT. [`SegmentFiles`] is the blocking `Disk` used for
+//! A shard's log on the filesystem: preallocated segment files in one folder (allocated
+//! with `fallocate`, and zero-filled ahead of a log taking small flushes; see
+//! [`create_segment`] and [`DmaSegments::zero_ahead`]), opened with O_DIRECT. [`SegmentFiles`] is the blocking `Disk` used for
 //! recovery, fsck and export; [`DmaSegments`] is the io_uring path the executors
 //! write through while serving.
 
@@ -16,7 +16,7 @@ use glommio::io::{DmaFile, OpenOptions as DmaOpenOptions};
 use treehouse_core::disk::{BLOCK_BYTES, Disk};
 use treehouse_core::store::{Batch, WRITE_CHUNK_BYTES};
 
-/// Bytes written per zero-fill request when a new segment is preallocated.
+/// Bytes written per zero-fill request.
 const ZERO_FILL_CHUNK_BYTES: usize = 1 << 20;
 
 /// The path of segment `index` of a shard folder.
@@ -24,7 +24,7 @@ pub fn segment_path(dir: &Path, index: u64) -> PathBuf {
     dir.join(format!("segment-{index:06}"))
 }
 
-/// Where a segment is zero-filled before it is renamed into place, so that a crash or a
+/// Where a segment is made before it is renamed into place, so that a crash or a
 /// full disk never leaves a short segment behind.
 fn creating_path(segment: &Path) -> PathBuf {
     segment.with_extension("creating")
@@ -277,6 +277,9 @@ pub struct DmaSegments {
     zeroed_to: Rc<Cell<u64>>,
     /// The log range a background task is still zero-filling, if any.
     zeroing: Rc<Cell<Option<(u64, u64)>>>,
+    /// Whether the shard had no segment when opened: only then is its first segment
+    /// zeroed whole (a restart does not zero it again).
+    fresh: bool,
 }
 
 /// A flush of at most this many bytes asks for zero-filled space ahead of the log end.
@@ -309,6 +312,7 @@ impl DmaSegments {
             files.push(Rc::new(open_dma(&segment_path(dir, index)).await?));
         }
         Ok(DmaSegments {
+            fresh: files.is_empty(),
             dir: dir.to_path_buf(),
             segment_size_bytes,
             files,
@@ -384,12 +388,12 @@ impl DmaSegments {
         let from = zeroed_to.max(log_end + ZERO_AHEAD_GAP_BYTES);
         let index = from / size;
         let segment_end = (index + 1) * size;
-        // A shard's first segment is zeroed whole, in the background after its first
-        // small flush (typically its first account's default mailboxes), while the
-        // disk is otherwise idle, so that zeros are ready before small mail arrives
-        // in bulk. No flush waits for that, as one waited for the whole segment when
-        // every segment was zero-filled before use.
-        let to = if index == 0 {
+        // A new shard's first segment is zeroed whole, in the background after its
+        // first small flush (typically its first account's default mailboxes), while
+        // the disk is otherwise idle, so that zeros are ready before small mail
+        // arrives in bulk. No flush waits for that, as one waited for the whole
+        // segment when every segment was zero-filled before use.
+        let to = if index == 0 && self.fresh {
             segment_end
         } else {
             (log_end + ZERO_AHEAD_BYTES).min(segment_end)

@@ -293,11 +293,14 @@ pub const UNEQUAL: [&str; 14] = [
     "**Pipelined LMTP, for both.** Each LMTP transaction sends MAIL, RCPT and DATA in \
      one write (RFC 2920 PIPELINING, which both servers advertise), as Postfix's LMTP \
      client does; each server answers every command in order.",
-    "**Preallocation.** treehouse zero-fills each segment before it writes mail into it, so \
-     that a sync after a write commits no file system metadata. Once the 64 KiB passes fill \
-     the first segments, the next ones are zero-filled while the load runs, and the disk \
-     writes every delivered byte twice. Dovecot writes each message once, into a new file, \
-     and its file system journals the metadata.",
+    "**Preallocation.** treehouse allocates each segment of a shard's log ahead of time \
+     (`fallocate`), and writes zeros ahead of the log end only while a shard takes small \
+     flushes (at most 64 KiB), so that their syncs commit no file system metadata: the rest \
+     of a shard's first segment once, in the background after its first small flush (here \
+     the store warm-up), then 4-8 MiB ahead in later segments. The 64 KiB passes write \
+     into allocated space without zeros, and each sync also commits the conversion of the \
+     extents written. Dovecot writes each message once, into a new file, and its file \
+     system journals the metadata.",
     "**The load generator shares the machine.** It runs in this process, on the CPUs the \
      servers use: LMTP connections on one event loop per four CPUs, IMAP connections a \
      thread each. The faster server needs more of its CPU (the resources table's load \
