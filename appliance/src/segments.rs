@@ -273,6 +273,9 @@ pub struct DmaSegments {
     files: Vec<Rc<DmaFile>>,
     /// The segment a background task is creating, if any.
     preparing: Rc<Cell<Option<u64>>>,
+    /// How many segments are known to exist: those opened, and the next one once the
+    /// background task has made it (so that a flush does not ask the file system).
+    made: Rc<Cell<u64>>,
     /// Log offset up to which the space past the log end has been zero-filled.
     zeroed_to: Rc<Cell<u64>>,
     /// The log range a background task is still zero-filling, if any.
@@ -311,12 +314,14 @@ impl DmaSegments {
         for index in 0..existing_segments(dir) {
             files.push(Rc::new(open_dma(&segment_path(dir, index)).await?));
         }
+        let made = files.len() as u64;
         Ok(DmaSegments {
-            fresh: files.is_empty(),
+            fresh: made == 0,
             dir: dir.to_path_buf(),
             segment_size_bytes,
             files,
             preparing: Rc::new(Cell::new(None)),
+            made: Rc::new(Cell::new(made)),
             zeroed_to: Rc::new(Cell::new(0)),
             zeroing: Rc::new(Cell::new(None)),
         })
@@ -345,23 +350,25 @@ impl DmaSegments {
         let allocated = self.files.len() as u64 * self.segment_size_bytes;
         let next = self.files.len() as u64;
         // An empty shard makes its first segment when its first change arrives, so
-        // that a store with many idle shards does not zero-fill them all at start.
+        // that a store with many idle shards does not allocate them all at start.
         let near_end = log_end > 0 && log_end + self.segment_size_bytes / 2 >= allocated;
-        if !near_end || self.preparing.get().is_some() || segment_path(&self.dir, next).exists() {
+        if !near_end || self.preparing.get().is_some() || self.made.get() > next {
             return None;
         }
         self.preparing.set(Some(next));
-        let (dir, size, preparing) = (
+        let (dir, size, preparing, made) = (
             self.dir.clone(),
             self.segment_size_bytes,
             self.preparing.clone(),
+            self.made.clone(),
         );
         Some(async move {
-            if let Err(e) = create_segment(&dir, next, size).await {
-                eprintln!(
+            match create_segment(&dir, next, size).await {
+                Ok(()) => made.set(made.get().max(next + 1)),
+                Err(e) => eprintln!(
                     "treehouse: cannot prepare segment {next} in {}: {e}",
                     dir.display()
-                );
+                ),
             }
             preparing.set(None);
         })
