@@ -1,8 +1,8 @@
 //! A shard's log on the filesystem: preallocated segment files in one folder (allocated
 //! with `fallocate`, and zero-filled ahead of a log taking small flushes; see
-//! [`create_segment`] and [`DmaSegments::zero_ahead`]), opened with O_DIRECT. [`SegmentFiles`] is the blocking `Disk` used for
-//! recovery, fsck and export; [`DmaSegments`] is the io_uring path the executors
-//! write through while serving.
+//! [`create_segment`] and [`DmaSegments::zero_ahead`]), opened with O_DIRECT.
+//! [`SegmentFiles`] is the blocking `Disk` used for recovery, fsck and export;
+//! [`DmaSegments`] is the io_uring path the executors write through while serving.
 
 use std::cell::Cell;
 use std::fs::{File, OpenOptions};
@@ -422,8 +422,11 @@ impl DmaSegments {
                 zeroing.set(Some((base + at, to)));
                 zeroed.set(base + at);
             };
-            let filled = zero_fill(&file, from - base, to - base, done_to).await;
-            if let Err(e) = filled.and(file.fdatasync().await.map_err(io::Error::from)) {
+            let written = match zero_fill(&file, from - base, to - base, done_to).await {
+                Ok(()) => file.fdatasync().await.map_err(io::Error::from),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
                 eprintln!(
                     "treehouse: cannot zero-fill ahead in {}: {e}",
                     dir.display()
