@@ -604,6 +604,41 @@ async fn open_dma(path: &Path) -> io::Result<DmaFile> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use treehouse_core::store::{Op, Shard, ShardConfig};
+
+    /// An empty folder of its own for one test.
+    fn fresh_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("treehouse-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        dir
+    }
+
+    fn append(body: Vec<u8>) -> Op {
+        Op::Append {
+            account: "a@example.test".into(),
+            mailbox: "INBOX".into(),
+            flags: Vec::new(),
+            internal_date: 0,
+            meta: Vec::new(),
+            body,
+        }
+    }
+
+    /// The bodies of INBOX, oldest first, as recovery finds them in `dir`.
+    fn recovered_bodies(dir: &Path, cfg: ShardConfig) -> Vec<Vec<u8>> {
+        let mut disk = SegmentFiles::open(dir, cfg.segment_size_bytes).expect("reopen");
+        let (shard, _) = Shard::open(&mut disk, None, cfg).expect("recover");
+        let inbox = shard.mailbox("a@example.test", "INBOX").expect("inbox");
+        let uids: Vec<_> = inbox.messages.keys().copied().collect();
+        uids.into_iter()
+            .map(|uid| {
+                shard
+                    .read_body(&mut disk, "a@example.test", "INBOX", uid)
+                    .expect("body")
+            })
+            .collect()
+    }
 
     #[test]
     fn segments_grow_zero_filled_and_round_trip() {
@@ -631,22 +666,11 @@ mod tests {
     /// to the fdatasync; recovery must find all of it.
     #[test]
     fn a_batch_of_several_chunks_is_written_whole() {
-        use treehouse_core::store::{Op, Shard, ShardConfig};
-        let dir = std::env::temp_dir().join(format!("treehouse-chunks-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
+        let dir = fresh_dir("chunks");
         let segment = 8 * WRITE_CHUNK_BYTES as u64;
         let cfg = ShardConfig {
             segment_size_bytes: segment,
             flush_batch_max_bytes: segment / 2,
-        };
-        let append = |body: Vec<u8>| Op::Append {
-            account: "a@example.test".into(),
-            mailbox: "INBOX".into(),
-            flags: Vec::new(),
-            internal_date: 0,
-            meta: Vec::new(),
-            body,
         };
         // Two and a half chunks of a pattern no block repeats at the same offset.
         let big: Vec<u8> = (0..5 * WRITE_CHUNK_BYTES / 2)
@@ -672,26 +696,16 @@ mod tests {
             .expect("executor")
             .join()
             .expect("join");
-        let mut disk = SegmentFiles::open(&dir, segment).expect("reopen");
-        let (shard, _) = Shard::open(&mut disk, None, cfg).expect("recover");
-        let inbox = shard.mailbox("a@example.test", "INBOX").expect("inbox");
-        let uids: Vec<_> = inbox.messages.keys().copied().collect();
-        assert_eq!(uids.len(), 2);
-        let mut read = |uid| {
-            shard
-                .read_body(&mut disk, "a@example.test", "INBOX", uid)
-                .expect("body")
-        };
-        assert!(read(uids[0]) == big, "the large body comes back as written");
-        assert_eq!(read(uids[1]), small);
+        let back = recovered_bodies(&dir, cfg);
+        assert_eq!(back.len(), 2);
+        assert!(back[0] == big, "the large body comes back as written");
+        assert_eq!(back[1], small);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn created_segments_are_whole_and_all_zeros() {
-        let dir = std::env::temp_dir().join(format!("treehouse-dmaseg-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
+        let dir = fresh_dir("dmaseg");
         // Two whole zero-fill chunks and a part of one.
         let size = 2 * ZERO_FILL_CHUNK_BYTES as u64 + 3 * BLOCK_BYTES as u64;
         // A crash may leave half-made segments with old bytes under the temporary name:
@@ -724,22 +738,11 @@ mod tests {
     /// zero-fill still in progress waits for it.
     #[test]
     fn zeroing_ahead_never_overwrites_a_flush() {
-        use treehouse_core::store::{Op, Shard, ShardConfig};
-        let dir = std::env::temp_dir().join(format!("treehouse-zero-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
+        let dir = fresh_dir("zero");
         let segment = 1 << 20;
         let cfg = ShardConfig {
             segment_size_bytes: segment,
             flush_batch_max_bytes: segment,
-        };
-        let append = |body: Vec<u8>| Op::Append {
-            account: "a@example.test".into(),
-            mailbox: "INBOX".into(),
-            flags: Vec::new(),
-            internal_date: 0,
-            meta: Vec::new(),
-            body,
         };
         let pattern = |len: usize, seed: usize| -> Vec<u8> {
             (0..len).map(|i| ((i + seed) % 251) as u8 + 1).collect()
@@ -788,16 +791,10 @@ mod tests {
             .expect("executor")
             .join()
             .expect("join");
-        let mut disk = SegmentFiles::open(&dir, segment).expect("reopen");
-        let (shard, _) = Shard::open(&mut disk, None, cfg).expect("recover");
-        let inbox = shard.mailbox("a@example.test", "INBOX").expect("inbox");
-        let uids: Vec<_> = inbox.messages.keys().copied().collect();
-        assert_eq!(uids.len(), bodies.len());
-        for (uid, body) in uids.into_iter().zip(&bodies) {
-            let back = shard
-                .read_body(&mut disk, "a@example.test", "INBOX", uid)
-                .expect("body");
-            assert!(back == *body, "message {uid} comes back as written");
+        let back = recovered_bodies(&dir, cfg);
+        assert_eq!(back.len(), bodies.len());
+        for (i, (back, body)) in back.iter().zip(&bodies).enumerate() {
+            assert!(back == body, "message {i} comes back as written");
         }
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -730,18 +730,24 @@ RCPT TO:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\nBDAT 2001 LAST\r\n
     assert!(t.deliveries.is_empty());
 }
 
+/// `input` cut at each of `cuts` (clamped to its length, in any order).
+fn cut_at(input: &[u8], cuts: Vec<usize>) -> Vec<&[u8]> {
+    let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
+    cuts.sort_unstable();
+    let mut chunks = Vec::new();
+    let mut from = 0;
+    for cut in cuts {
+        chunks.push(&input[from..cut]);
+        from = cut;
+    }
+    chunks.push(&input[from..]);
+    chunks
+}
+
 proptest::proptest! {
     #[test]
     fn any_split_gives_the_same_transcript(cuts in proptest::collection::vec(0..PIPELINED.len(), 0..12)) {
-        let mut cuts = cuts;
-        cuts.sort_unstable();
-        let mut chunks = Vec::new();
-        let mut from = 0;
-        for cut in cuts {
-            chunks.push(&PIPELINED[from..cut]);
-            from = cut;
-        }
-        chunks.push(&PIPELINED[from..]);
+        let chunks = cut_at(PIPELINED, cuts);
         let split = converse(&mut session(Mode::Smtp), &chunks, &all_durable);
         proptest::prop_assert_eq!(split, run(Mode::Smtp, PIPELINED));
     }
@@ -783,15 +789,7 @@ RCPT TO:<bob@example.test>\r\nDATA\r\n".to_vec();
             }
             i += 1;
         }
-        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
-        cuts.sort_unstable();
-        let mut chunks = Vec::new();
-        let mut from = 0;
-        for cut in cuts {
-            chunks.push(&input[from..cut]);
-            from = cut;
-        }
-        chunks.push(&input[from..]);
+        let chunks = cut_at(&input, cuts);
         let t = converse(&mut session(Mode::Smtp), &chunks, &all_durable);
         proptest::prop_assert_eq!(t.deliveries.len(), 1, "{}", t.replies);
         proptest::prop_assert_eq!(
