@@ -476,20 +476,27 @@ fn count_lines(body: &[u8]) -> u64 {
 /// their raw bytes.
 fn parser() -> &'static MessageParser {
     static PARSER: std::sync::LazyLock<MessageParser> = std::sync::LazyLock::new(|| {
-        MessageParser::new()
-            .with_mime_headers()
-            .header_comma_separated(HeaderName::ContentLanguage)
-            .header_raw(HeaderName::ContentMd5)
-            .header_date(HeaderName::Date)
-            .header_raw(HeaderName::Subject)
-            .header_raw(HeaderName::From)
-            .header_raw(HeaderName::Sender)
-            .header_raw(HeaderName::ReplyTo)
-            .header_raw(HeaderName::To)
-            .header_raw(HeaderName::Cc)
-            .header_raw(HeaderName::Bcc)
-            .header_raw(HeaderName::MessageId)
-            .header_raw(HeaderName::InReplyTo)
+        let located = [
+            HeaderName::ContentMd5,
+            HeaderName::Subject,
+            HeaderName::From,
+            HeaderName::Sender,
+            HeaderName::ReplyTo,
+            HeaderName::To,
+            HeaderName::Cc,
+            HeaderName::Bcc,
+            HeaderName::MessageId,
+            HeaderName::InReplyTo,
+        ];
+        located
+            .into_iter()
+            .fold(
+                MessageParser::new()
+                    .with_mime_headers()
+                    .header_comma_separated(HeaderName::ContentLanguage)
+                    .header_date(HeaderName::Date),
+                MessageParser::header_raw,
+            )
             .default_header_ignore()
     });
     &PARSER
