@@ -11,7 +11,7 @@ use std::time::Duration;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::{TaskQueueHandle, executor};
 use treehouse_core::store::{
-    FlushJob, FlushOutcome, Health, Op, Shard, ShardConfig, StoreError, Uid,
+    CheckpointSnapshot, FlushJob, FlushOutcome, Health, Op, Shard, ShardConfig, StoreError, Uid,
 };
 
 use crate::body_cache::{BodyCache, BodyKey};
@@ -295,10 +295,10 @@ impl OwnedShard {
         while !self.waiters.borrow().is_empty() && std::time::Instant::now() < deadline {
             glommio::timer::sleep(Duration::from_millis(1)).await;
         }
-        let bytes = self.shard.borrow().checkpoint();
+        let snapshot = self.shard.borrow().checkpoint_snapshot();
         let dir = self.dir.clone();
         let written = executor()
-            .spawn_blocking(move || segments::write_checkpoint(&dir, &bytes))
+            .spawn_blocking(move || segments::write_checkpoint(&dir, &snapshot.encode()))
             .await;
         if let Err(e) = written {
             eprintln!(
@@ -336,13 +336,15 @@ impl OwnedShard {
         if !due || self.checkpointing.replace(true) {
             return;
         }
-        let bytes = self.shard.borrow().checkpoint();
+        // The snapshot is taken here, in constant time; another thread encodes and
+        // writes it while this executor goes on serving.
+        let snapshot = self.shard.borrow().checkpoint_snapshot();
         let owned = self.clone();
         let task = glommio::spawn_local_into(
             async move {
                 let dir = owned.dir.clone();
                 let written = executor()
-                    .spawn_blocking(move || segments::write_checkpoint(&dir, &bytes))
+                    .spawn_blocking(move || write_checkpoint_at_low_priority(dir, snapshot))
                     .await;
                 if let Err(e) = written {
                     eprintln!("treehouse: shard {}: checkpoint not written: {e}", owned.id);
@@ -364,6 +366,27 @@ impl OwnedShard {
             }
         };
     }
+}
+
+/// Encodes and writes a checkpoint on a thread of its own at the lowest CPU priority
+/// (nice 19), so that encoding a large index uses the CPU time that the executors
+/// leave, rather than sharing a core with them while they have deliveries to serve.
+/// Blocks until written (call it from the blocking pool).
+fn write_checkpoint_at_low_priority(
+    dir: PathBuf,
+    snapshot: CheckpointSnapshot,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("th-checkpoint".into())
+        .spawn(move || {
+            // SAFETY: setpriority takes plain integers; `who` 0 is the calling thread
+            // (Linux keeps a nice value per thread), and raising it needs no privilege.
+            // If it fails, the checkpoint is written at normal priority.
+            let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+            segments::write_checkpoint(&dir, &snapshot.encode())
+        })?
+        .join()
+        .map_err(|_| std::io::Error::other("the checkpoint thread panicked"))?
 }
 
 /// Rebuilds a shard's index from its checkpoint and log (blocking; runs before serving).

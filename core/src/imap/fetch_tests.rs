@@ -110,7 +110,7 @@ pub(crate) fn stored(raw: &[u8]) -> store::Message {
         flags: vec!["$Junk".into(), "\\Seen".into()],
         internal_date: 760_686_745,
         size_bytes: raw.len() as u64,
-        meta: crate::message::parse(raw).encode().into_boxed_slice(),
+        meta: crate::message::parse(raw).encode().into(),
         location: BodyLocation {
             offset: 0,
             len_bytes: raw.len() as u64,
@@ -619,7 +619,7 @@ fn missing_body_and_corrupt_meta_are_errors() {
         );
     }
     let mut broken = stored(PLAIN);
-    broken.meta = vec![1, 0xff].into_boxed_slice();
+    broken.meta = vec![1, 0xff].into();
     let out = render(&names("(ENVELOPE)"), NonZeroU32::MIN, &broken, Some(PLAIN));
     assert!(matches!(out, Err(FetchError::Meta(_))), "{out:?}");
     // Items that do not need the metadata still render.

@@ -476,7 +476,7 @@ fn without_the_body_body_keys_match_nothing() {
 #[test]
 fn corrupt_metadata_matches_no_content_key() {
     let mut msg = stored(PLAIN);
-    msg.meta = vec![1, 0xff].into_boxed_slice();
+    msg.meta = vec![1, 0xff].into();
     assert!(!matches(&key("FROM fred"), &CTX, &msg, Some(PLAIN)));
     assert!(!matches(&key("BODY Joe"), &CTX, &msg, Some(PLAIN)));
     assert!(matches(&key("SEEN UID 7"), &CTX, &msg, Some(PLAIN)));

@@ -1,6 +1,6 @@
 //! Transcript tests of the POP3 session: exact reply bytes and actions.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -688,7 +688,7 @@ fn snapshot_takes_the_inbox_uids_and_sizes() {
         flags: Vec::new(),
         internal_date: 0,
         size_bytes,
-        meta: Box::new([]),
+        meta: Arc::from([]),
         location: BodyLocation {
             offset: 0,
             len_bytes: size_bytes,
@@ -699,7 +699,9 @@ fn snapshot_takes_the_inbox_uids_and_sizes() {
         uidvalidity: 1_700_000_000,
         uid_next: 10,
         highest_modseq: 5,
-        messages: BTreeMap::from([(2, message(2, 100)), (9, message(9, 7))]),
+        messages: [(2u32, message(2, 100)), (9, message(9, 7))]
+            .into_iter()
+            .collect(),
     };
     let drop = Maildrop::snapshot(Some(&inbox));
     assert_eq!(

@@ -85,4 +85,81 @@ mod tests {
         }
         assert!(decode(&bytes[..bytes.len() - 1]).is_err());
     }
+
+    /// The index's maps became persistent ones; checkpoints written when they were
+    /// `BTreeMap`s must read the same, and new ones must be the same bytes.
+    #[test]
+    fn persistent_maps_keep_the_checkpoint_layout() {
+        use std::collections::{BTreeMap, BTreeSet};
+
+        use crate::store::index::{Account, BodyLocation, Mailbox, Message};
+
+        #[derive(Serialize)]
+        struct OldMailbox {
+            uidvalidity: u32,
+            uid_next: u32,
+            highest_modseq: u64,
+            messages: BTreeMap<u32, Message>,
+        }
+        #[derive(Serialize)]
+        struct OldAccount {
+            mailboxes: BTreeMap<String, OldMailbox>,
+            subscriptions: BTreeSet<String>,
+        }
+        #[derive(Serialize)]
+        struct OldIndex {
+            accounts: BTreeMap<String, OldAccount>,
+            uidvalidity_last: u32,
+        }
+        let message = |uid: u32| Message {
+            uid,
+            modseq: u64::from(uid) + 1,
+            flags: vec!["\\Seen".into()],
+            internal_date: 1_700_000_000,
+            size_bytes: 10,
+            meta: vec![uid as u8; 3].into(),
+            location: BodyLocation {
+                offset: u64::from(uid) * 4096,
+                len_bytes: 10,
+                crc32c: uid,
+            },
+        };
+        let mut index = Index {
+            uidvalidity_last: 4,
+            ..Index::default()
+        };
+        let mut old = OldIndex {
+            accounts: BTreeMap::new(),
+            uidvalidity_last: 4,
+        };
+        for name in ["bob", "alice"] {
+            let uids = [1, 2, 300];
+            let mailbox = Mailbox {
+                uidvalidity: 3,
+                uid_next: 301,
+                highest_modseq: 302,
+                messages: uids.iter().map(|&u| (u, message(u))).collect(),
+            };
+            let account = Account {
+                mailboxes: BTreeMap::from([("INBOX".to_string(), mailbox)]),
+                subscriptions: BTreeSet::from(["INBOX".to_string()]),
+            };
+            index.accounts.insert(name.to_string(), account);
+            let mailbox = OldMailbox {
+                uidvalidity: 3,
+                uid_next: 301,
+                highest_modseq: 302,
+                messages: uids.iter().map(|&u| (u, message(u))).collect(),
+            };
+            let account = OldAccount {
+                mailboxes: BTreeMap::from([("INBOX".to_string(), mailbox)]),
+                subscriptions: BTreeSet::from(["INBOX".to_string()]),
+            };
+            old.accounts.insert(name.to_string(), account);
+        }
+        let old_body = postcard::to_allocvec(&(4096u64, 9u64, &old)).unwrap();
+        let new_bytes = encode(4096, 9, &index);
+        assert_eq!(new_bytes[PREFIX_BYTES..], old_body[..]);
+        assert_eq!(decode(&new_bytes).unwrap().index, index);
+    }
 }

@@ -446,7 +446,7 @@ mod tests {
             flags: vec!["$Junk".into()],
             internal_date: 1_700_000_000,
             size_bytes: 300,
-            meta: meta.into_boxed_slice(),
+            meta: meta.into(),
             location,
         };
         let old_bytes = postcard::to_allocvec(&old).unwrap();

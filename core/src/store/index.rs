@@ -2,7 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
+use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 
 use super::format::{
@@ -33,8 +35,9 @@ pub struct Mailbox {
     pub uid_next: Uid,
     /// HIGHESTMODSEQ: the MODSEQ of the latest change to the mailbox.
     pub highest_modseq: ModSeq,
-    /// Messages by UID, ascending.
-    pub messages: BTreeMap<Uid, Message>,
+    /// Messages by UID, ascending; a persistent map, so that a checkpoint's snapshot
+    /// of the index is taken in constant time and later changes copy only what they touch.
+    pub messages: OrdMap<Uid, Message>,
 }
 
 /// One message's index entry.
@@ -51,9 +54,10 @@ pub struct Message {
     /// RFC 822 size of the body, in bytes.
     pub size_bytes: u64,
     /// Opaque parsed metadata (envelope, body structure) stored with the message,
-    /// checkpointed as one byte string (the same bytes as a sequence of u8s).
-    #[serde(with = "serde_bytes")]
-    pub meta: Box<[u8]>,
+    /// checkpointed as one byte string (the same bytes as a sequence of u8s). Shared,
+    /// so that a checkpoint's snapshot of the index does not copy it.
+    #[serde(with = "shared_bytes")]
+    pub meta: Arc<[u8]>,
     /// Where the body bytes sit in the log.
     pub location: BodyLocation,
 }
@@ -67,6 +71,22 @@ pub struct BodyLocation {
     pub len_bytes: u64,
     /// crc32c of the body bytes.
     pub crc32c: u32,
+}
+
+/// (De)serializes shared bytes as one byte string.
+mod shared_bytes {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &Arc<[u8]>, out: S) -> Result<S::Ok, S::Error> {
+        out.serialize_bytes(bytes)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Arc<[u8]>, D::Error> {
+        let bytes: serde_bytes::ByteBuf = Deserialize::deserialize(input)?;
+        Ok(Arc::from(bytes.into_vec()))
+    }
 }
 
 /// Why a record cannot apply to the index: replay calls this corruption.
@@ -93,7 +113,8 @@ impl fmt::Display for ApplyError {
 /// The durable index: every account of the shard and the last UIDVALIDITY handed out.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Index {
-    pub accounts: BTreeMap<String, Account>,
+    /// Accounts by address; persistent, as [`Mailbox::messages`].
+    pub accounts: OrdMap<String, Account>,
     pub uidvalidity_last: u32,
 }
 
@@ -103,7 +124,7 @@ impl Mailbox {
             uidvalidity,
             uid_next: FIRST_UID,
             highest_modseq: FIRST_MODSEQ,
-            messages: BTreeMap::new(),
+            messages: OrdMap::new(),
         }
     }
 
@@ -220,7 +241,7 @@ impl Index {
             flags: r.flags.clone(),
             internal_date: r.internal_date,
             size_bytes: location.len_bytes,
-            meta: r.meta.clone().into_boxed_slice(),
+            meta: Arc::from(r.meta.as_slice()),
             location,
         };
         mailbox.messages.insert(r.uid, message);

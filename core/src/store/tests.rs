@@ -294,6 +294,53 @@ fn reopen_with_and_without_checkpoint_gives_the_same_index() {
     assert!(fsck(&mut disk, Some(&checkpoint), cfg()).is_clean());
 }
 
+/// A checkpoint's snapshot is taken at once and encoded later (elsewhere, while the
+/// shard goes on): what it encodes is the state when it was taken, whatever changed
+/// since, and reopening from it replays the rest of the log to the live state.
+#[test]
+fn a_snapshot_encodes_the_state_it_was_taken_at() {
+    let mut disk = new_disk(8);
+    let (mut shard, _) = open(&mut disk, None);
+    batches(&mut shard, &mut disk, &[b"a", b"b", b"c"]);
+    stage(&mut shard, append("bob", INBOX, b"d"));
+    flush_ok(&mut shard, &mut disk);
+    let at_snapshot = shard.checkpoint();
+    let snap = shard.checkpoint_snapshot();
+    let at_snapshot_view = snapshot(&shard);
+    // Later changes touch every kind of entry the snapshot shares with the live index.
+    batches(&mut shard, &mut disk, &[b"e"]);
+    stage(&mut shard, append("carol", INBOX, b"f"));
+    stage(
+        &mut shard,
+        Op::SetFlags {
+            account: "alice".into(),
+            mailbox: INBOX.into(),
+            uid: 1,
+            flags: vec!["\\Seen".into()],
+        },
+    );
+    stage(
+        &mut shard,
+        Op::Expunge {
+            account: "bob".into(),
+            mailbox: INBOX.into(),
+            uids: vec![1],
+        },
+    );
+    flush_ok(&mut shard, &mut disk);
+    assert_ne!(snapshot(&shard), at_snapshot_view);
+    let encoded = snap.encode();
+    assert_eq!(encoded, at_snapshot);
+    let (from_snapshot, report) = open(&mut disk, Some(&encoded));
+    assert!(matches!(report.checkpoint, CheckpointUse::Used { .. }));
+    assert_eq!(
+        report.records_replayed, 5,
+        "e, carol's INBOX and f, flags, expunge"
+    );
+    assert_eq!(snapshot(&from_snapshot), snapshot(&shard));
+    assert!(fsck(&mut disk, Some(&encoded), cfg()).is_clean());
+}
+
 #[test]
 fn torn_tail_is_discarded_zeroed_and_recovery_is_idempotent() {
     let mut disk = new_disk(8);

@@ -503,7 +503,7 @@ impl Session {
                 .uids
                 .iter()
                 .enumerate()
-                .filter(|(_, u)| mailbox.is_none_or(|m| !m.messages.contains_key(u)))
+                .filter(|(_, u)| mailbox.is_none_or(|m| !m.messages.contains_key(*u)))
                 .map(|(i, u)| (i, *u))
                 .collect();
             if !gone.is_empty() {
