@@ -6,6 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
@@ -368,6 +369,10 @@ impl OwnedShard {
     }
 }
 
+/// Held while a checkpoint is encoded and written: shards reach their limit together,
+/// and one encoding at a time leaves the executors more of the CPUs and caches.
+static ENCODING: Mutex<()> = Mutex::new(());
+
 /// Encodes and writes a checkpoint on a thread of its own at the lowest CPU priority
 /// (nice 19), so that encoding a large index uses the CPU time that the executors
 /// leave, rather than sharing a core with them while they have deliveries to serve.
@@ -383,6 +388,7 @@ fn write_checkpoint_at_low_priority(
             // (Linux keeps a nice value per thread), and raising it needs no privilege.
             // If it fails, the checkpoint is written at normal priority.
             let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+            let _one_at_a_time = ENCODING.lock().unwrap_or_else(PoisonError::into_inner);
             segments::write_checkpoint(&dir, &snapshot.encode())
         })?
         .join()
