@@ -343,10 +343,7 @@ impl OwnedShard {
         let owned = self.clone();
         let task = glommio::spawn_local_into(
             async move {
-                let dir = owned.dir.clone();
-                let written = executor()
-                    .spawn_blocking(move || write_checkpoint_at_low_priority(dir, snapshot))
-                    .await;
+                let written = write_checkpoint_at_low_priority(owned.dir.clone(), snapshot).await;
                 if let Err(e) = written {
                     eprintln!("treehouse: shard {}: checkpoint not written: {e}", owned.id);
                 }
@@ -369,28 +366,41 @@ impl OwnedShard {
     }
 }
 
-/// Held while a checkpoint is encoded and written: shards reach their limit together,
-/// and one encoding at a time leaves the executors more of the CPUs and caches.
+/// Held while a checkpoint is encoded: shards reach their limit together, and one
+/// encoding at a time leaves the executors more of the CPUs and caches.
 static ENCODING: Mutex<()> = Mutex::new(());
+
+/// How often a shard looks whether its checkpoint thread has finished.
+const CHECKPOINT_POLL: Duration = Duration::from_millis(10);
 
 /// Encodes and writes a checkpoint on a thread of its own at the lowest CPU priority
 /// (nice 19), so that encoding a large index uses the CPU time that the executors
 /// leave, rather than sharing a core with them while they have deliveries to serve.
-/// Blocks until written (call it from the blocking pool).
-fn write_checkpoint_at_low_priority(
+/// Waits for it without taking the executor's blocking pool, which logins use: a slow
+/// disk's checkpoint write must not hold up password checks.
+async fn write_checkpoint_at_low_priority(
     dir: PathBuf,
     snapshot: CheckpointSnapshot,
 ) -> std::io::Result<()> {
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("th-checkpoint".into())
         .spawn(move || {
             // SAFETY: setpriority takes plain integers; `who` 0 is the calling thread
             // (Linux keeps a nice value per thread), and raising it needs no privilege.
             // If it fails, the checkpoint is written at normal priority.
             let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
-            let _one_at_a_time = ENCODING.lock().unwrap_or_else(PoisonError::into_inner);
-            segments::write_checkpoint(&dir, &snapshot.encode())
-        })?
+            let bytes = {
+                let _one_at_a_time = ENCODING.lock().unwrap_or_else(PoisonError::into_inner);
+                snapshot.encode()
+            };
+            // Written outside the lock: a slow disk delays only its own shard's checkpoint.
+            drop(snapshot);
+            segments::write_checkpoint(&dir, &bytes)
+        })?;
+    while !thread.is_finished() {
+        glommio::timer::sleep(CHECKPOINT_POLL).await;
+    }
+    thread
         .join()
         .map_err(|_| std::io::Error::other("the checkpoint thread panicked"))?
 }
