@@ -124,9 +124,12 @@ flush_batch_max_bytes = 4194304
 durable_wait_ms = 10000
 
 # A shard writes an index checkpoint after this many log records, bounding the
-# log tail replayed at start. Each checkpoint encodes the shard's whole index, on a
-# thread at the lowest CPU priority (one at a time), while the shard goes on
-# serving; a smaller value costs more CPU, never a pause. At least 1.
+# log tail replayed at start; a shard whose index holds more than four times as many
+# messages waits for a quarter of that many records instead, so that checkpoints of a
+# large index cost a bounded amount of CPU per record. Each checkpoint encodes the
+# shard's whole index, on a thread at the lowest CPU priority (one at a time), while
+# the shard goes on serving; a smaller value costs more CPU, never a pause.
+# At least 1.
 # Default: 10000. Unit: records.
 checkpoint_every_records = 10000
 

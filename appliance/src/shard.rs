@@ -39,8 +39,20 @@ pub struct ShardLimits {
     pub durable_wait: Duration,
     /// Changes staged but not yet durable before new ones are refused.
     pub queue_depth_max: usize,
-    /// Records applied since the last checkpoint that trigger a new one.
+    /// Records applied since the last checkpoint that trigger a new one (at least; see
+    /// [`CHECKPOINT_TAIL_SHARE`]).
     pub checkpoint_every_records: u64,
+}
+
+/// A checkpoint encodes the whole index, so it also waits until the log since the last
+/// one holds at least 1/this as many records as the index holds messages. Encoding then
+/// costs at most this many message encodings per record however large the index grows,
+/// and a start replays at most that share of the index's size in records.
+pub const CHECKPOINT_TAIL_SHARE: u64 = 4;
+
+/// Records after the last checkpoint at which the next one is due.
+fn checkpoint_due_after(every_records: u64, indexed_messages: u64) -> u64 {
+    every_records.max(indexed_messages / CHECKPOINT_TAIL_SHARE)
 }
 
 /// A shard owned by this executor.
@@ -52,6 +64,8 @@ pub struct OwnedShard {
     waiters: RefCell<BTreeMap<u64, LocalSender<Outcome>>>,
     kick: LocalSender<()>,
     checkpointing: Cell<bool>,
+    /// Records since the last checkpoint at which to look again whether one is due.
+    checkpoint_due: Cell<u64>,
     background: TaskQueueHandle,
     reader: RefCell<SegmentFiles>,
     cache: Rc<BodyCache>,
@@ -84,6 +98,7 @@ impl OwnedShard {
             waiters: RefCell::new(BTreeMap::new()),
             kick,
             checkpointing: Cell::new(false),
+            checkpoint_due: Cell::new(limits.checkpoint_every_records),
             background,
             reader: RefCell::new(reader),
             cache,
@@ -330,13 +345,22 @@ impl OwnedShard {
         }
     }
 
-    /// Starts a checkpoint in the background queue once enough records have accumulated.
+    /// Starts a checkpoint in the background queue once enough records have accumulated:
+    /// `checkpoint_every_records`, and a share of the index's size (counted only when the
+    /// last look's threshold is passed, so at most a few times per checkpoint).
     fn maybe_checkpoint(self: &Rc<Self>) {
-        let due =
-            self.shard.borrow().records_since_checkpoint() >= self.limits.checkpoint_every_records;
-        if !due || self.checkpointing.replace(true) {
+        let since = self.shard.borrow().records_since_checkpoint();
+        if since < self.checkpoint_due.get() || self.checkpointing.get() {
             return;
         }
+        let every = self.limits.checkpoint_every_records;
+        let due = checkpoint_due_after(every, self.shard.borrow().indexed_messages());
+        if since < due {
+            self.checkpoint_due.set(due);
+            return;
+        }
+        self.checkpointing.set(true);
+        self.checkpoint_due.set(every);
         // The snapshot is taken here, in constant time; another thread encodes and
         // writes it while this executor goes on serving.
         let snapshot = self.shard.borrow().checkpoint_snapshot();
@@ -439,6 +463,28 @@ async fn run_flusher(owned: Rc<OwnedShard>, mut segments: DmaSegments, kicked: L
             owned.settle(outcome);
             owned.maybe_checkpoint();
             owned.prepare_ahead(&segments, durable.then_some(&job));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Small indexes checkpoint at the configured count; large ones once the log tail
+    /// holds a quarter of their size, so the encoding work per record stays bounded.
+    #[test]
+    fn checkpoints_wait_for_a_share_of_the_index_size() {
+        assert_eq!(checkpoint_due_after(10_000, 0), 10_000);
+        assert_eq!(checkpoint_due_after(10_000, 40_000), 10_000);
+        assert_eq!(checkpoint_due_after(10_000, 1_000_000), 250_000);
+        for messages in [0u64, 39_999, 40_004, 7_654_321, 1 << 40] {
+            let due = checkpoint_due_after(10_000, messages);
+            // Message encodings per record of the log tail: at most the share.
+            assert!(
+                messages / due <= CHECKPOINT_TAIL_SHARE,
+                "{messages} -> {due}"
+            );
         }
     }
 }

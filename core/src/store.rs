@@ -606,6 +606,17 @@ impl Shard {
         self.index.accounts.keys().map(String::as_str)
     }
 
+    /// Messages in the durable index, over every account and mailbox (counted: costs
+    /// one step per mailbox).
+    pub fn indexed_messages(&self) -> u64 {
+        self.index
+            .accounts
+            .values()
+            .flat_map(|a| a.mailboxes.values())
+            .map(|m| m.messages.len() as u64)
+            .sum()
+    }
+
     /// An account's durable state.
     pub fn account(&self, name: &str) -> Option<&Account> {
         self.index.accounts.get(name)

@@ -329,6 +329,8 @@ fn a_snapshot_encodes_the_state_it_was_taken_at() {
     );
     flush_ok(&mut shard, &mut disk);
     assert_ne!(snapshot(&shard), at_snapshot_view);
+    // alice a, b, c, e; bob's d expunged; carol f.
+    assert_eq!(shard.indexed_messages(), 5);
     let encoded = snap.encode();
     assert_eq!(encoded, at_snapshot);
     let (from_snapshot, report) = open(&mut disk, Some(&encoded));
