@@ -469,7 +469,94 @@ async fn run_flusher(owned: Rc<OwnedShard>, mut segments: DmaSegments, kicked: L
 
 #[cfg(test)]
 mod tests {
+    use glommio::{Latency, LocalExecutorBuilder, Shares};
+    use treehouse_core::store::RecoveryReport;
+
     use super::*;
+
+    const ACCOUNT: &str = "a@example.test";
+
+    /// Runs `deliveries` appends through an `OwnedShard` on `dir` in an executor of its
+    /// own, then waits for any checkpoint it started; with `checkpoint_at_stop`, writes
+    /// one as a stop does.
+    fn serve(dir: &Path, every_records: u64, deliveries: usize, checkpoint_at_stop: bool) {
+        let dir = dir.to_path_buf();
+        LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let queue = executor().create_task_queue(
+                    Shares::Static(100),
+                    Latency::NotImportant,
+                    "test",
+                );
+                let limits = ShardLimits {
+                    durable_wait: Duration::from_secs(10),
+                    queue_depth_max: 1000,
+                    checkpoint_every_records: every_records,
+                };
+                let cache = Rc::new(BodyCache::new(0));
+                let owned = OwnedShard::open(0, &dir, config(), limits, (queue, queue), cache)
+                    .await
+                    .expect("open");
+                for i in 0..deliveries {
+                    let op = Op::Append {
+                        account: ACCOUNT.into(),
+                        mailbox: "INBOX".into(),
+                        flags: Vec::new(),
+                        internal_date: 0,
+                        meta: Vec::new(),
+                        body: format!("Subject: {i}\r\n\r\nhi\r\n").into_bytes(),
+                    };
+                    owned.apply(op).await.expect("durable");
+                }
+                while owned.checkpointing.get() {
+                    glommio::timer::sleep(Duration::from_millis(5)).await;
+                }
+                if checkpoint_at_stop {
+                    owned.checkpoint_now().await;
+                }
+            })
+            .expect("executor")
+            .join()
+            .expect("join");
+    }
+
+    fn config() -> ShardConfig {
+        ShardConfig {
+            segment_size_bytes: 8 << 20,
+            flush_batch_max_bytes: 1 << 20,
+        }
+    }
+
+    fn reopen(dir: &Path) -> (Shard, RecoveryReport) {
+        let mut disk = SegmentFiles::open(dir, config().segment_size_bytes).expect("segments");
+        let checkpoint = segments::read_checkpoint(dir).expect("checkpoint");
+        Shard::open(&mut disk, checkpoint.as_deref(), config()).expect("recover")
+    }
+
+    /// A shard whose index holds 400 messages, with `checkpoint_every_records = 10`,
+    /// writes no checkpoint during the next 50 deliveries (it waits for 100), so a
+    /// restart replays those 50; a small index checkpoints at the configured count.
+    #[test]
+    fn a_large_index_waits_for_a_share_of_its_size_before_a_checkpoint() {
+        let dir = std::env::temp_dir().join(format!("treehouse-ckpt-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        serve(&dir, 10, 12, false);
+        let (_, report) = reopen(&dir);
+        assert_eq!(
+            report.records_replayed, 3,
+            "13 records, a checkpoint at the 10th"
+        );
+        serve(&dir, 1_000_000, 388, true);
+        let (shard, report) = reopen(&dir);
+        assert_eq!(report.records_replayed, 0);
+        assert_eq!(shard.indexed_messages(), 400);
+        serve(&dir, 10, 50, false);
+        let (shard, report) = reopen(&dir);
+        assert_eq!(report.records_replayed, 50);
+        assert_eq!(shard.indexed_messages(), 450);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// Small indexes checkpoint at the configured count; large ones once the log tail
     /// holds a quarter of their size, so the encoding work per record stays bounded.
