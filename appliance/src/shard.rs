@@ -64,8 +64,6 @@ pub struct OwnedShard {
     waiters: RefCell<BTreeMap<u64, LocalSender<Outcome>>>,
     kick: LocalSender<()>,
     checkpointing: Cell<bool>,
-    /// Records since the last checkpoint at which to look again whether one is due.
-    checkpoint_due: Cell<u64>,
     background: TaskQueueHandle,
     reader: RefCell<SegmentFiles>,
     cache: Rc<BodyCache>,
@@ -98,7 +96,6 @@ impl OwnedShard {
             waiters: RefCell::new(BTreeMap::new()),
             kick,
             checkpointing: Cell::new(false),
-            checkpoint_due: Cell::new(limits.checkpoint_every_records),
             background,
             reader: RefCell::new(reader),
             cache,
@@ -346,21 +343,16 @@ impl OwnedShard {
     }
 
     /// Starts a checkpoint in the background queue once enough records have accumulated:
-    /// `checkpoint_every_records`, and a share of the index's size (counted only when the
-    /// last look's threshold is passed, so at most a few times per checkpoint).
+    /// `checkpoint_every_records`, and a share of the index's size.
     fn maybe_checkpoint(self: &Rc<Self>) {
-        let since = self.shard.borrow().records_since_checkpoint();
-        if since < self.checkpoint_due.get() || self.checkpointing.get() {
+        let (since, messages) = {
+            let shard = self.shard.borrow();
+            (shard.records_since_checkpoint(), shard.indexed_messages())
+        };
+        let due = checkpoint_due_after(self.limits.checkpoint_every_records, messages);
+        if since < due || self.checkpointing.replace(true) {
             return;
         }
-        let every = self.limits.checkpoint_every_records;
-        let due = checkpoint_due_after(every, self.shard.borrow().indexed_messages());
-        if since < due {
-            self.checkpoint_due.set(due);
-            return;
-        }
-        self.checkpointing.set(true);
-        self.checkpoint_due.set(every);
         // The snapshot is taken here, in constant time; another thread encodes and
         // writes it while this executor goes on serving.
         let snapshot = self.shard.borrow().checkpoint_snapshot();

@@ -606,15 +606,9 @@ impl Shard {
         self.index.accounts.keys().map(String::as_str)
     }
 
-    /// Messages in the durable index, over every account and mailbox (counted: costs
-    /// one step per mailbox).
+    /// Messages in the durable index, over every account and mailbox.
     pub fn indexed_messages(&self) -> u64 {
-        self.index
-            .accounts
-            .values()
-            .flat_map(|a| a.mailboxes.values())
-            .map(|m| m.messages.len() as u64)
-            .sum()
+        self.index.message_count
     }
 
     /// An account's durable state.

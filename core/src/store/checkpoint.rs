@@ -61,8 +61,10 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
     if u64::from_le_bytes(len) != (bytes.len() - PREFIX_BYTES) as u64 {
         return Err("checkpoint length mismatch".into());
     }
-    postcard::from_bytes(&bytes[PREFIX_BYTES..])
-        .map_err(|e| format!("checkpoint does not decode: {e}"))
+    let mut checkpoint: Checkpoint = postcard::from_bytes(&bytes[PREFIX_BYTES..])
+        .map_err(|e| format!("checkpoint does not decode: {e}"))?;
+    checkpoint.index.recount();
+    Ok(checkpoint)
 }
 
 #[cfg(test)]
@@ -157,6 +159,8 @@ mod tests {
             };
             old.accounts.insert(name.to_string(), account);
         }
+        index.recount();
+        assert_eq!(index.message_count, 6);
         let old_body = postcard::to_allocvec(&(4096u64, 9u64, &old)).unwrap();
         let new_bytes = encode(4096, 9, &index);
         assert_eq!(new_bytes[PREFIX_BYTES..], old_body[..]);

@@ -116,6 +116,10 @@ pub(crate) struct Index {
     /// Accounts by address; persistent, as [`Mailbox::messages`].
     pub accounts: OrdMap<String, Account>,
     pub uidvalidity_last: u32,
+    /// Messages over every mailbox, kept as records apply; not checkpointed (counted
+    /// again when a checkpoint is read, see [`Index::recount`]).
+    #[serde(skip)]
+    pub message_count: u64,
 }
 
 impl Mailbox {
@@ -141,6 +145,16 @@ impl Mailbox {
 }
 
 impl Index {
+    /// Sets [`Index::message_count`] from the mailboxes (one step per mailbox).
+    pub fn recount(&mut self) {
+        self.message_count = self
+            .accounts
+            .values()
+            .flat_map(|a| a.mailboxes.values())
+            .map(|m| m.messages.len() as u64)
+            .sum();
+    }
+
     /// Applies one record; `body` is where an append's body sits in the log.
     pub fn apply(&mut self, record: &Record, body: Option<BodyLocation>) -> Result<(), ApplyError> {
         match record {
@@ -197,8 +211,10 @@ impl Index {
 
     fn delete(&mut self, r: &DeleteRec) -> Result<(), ApplyError> {
         self.mailbox_mut(&r.account, &r.name, r.uidvalidity)?;
-        if let Some(account) = self.accounts.get_mut(&r.account) {
-            account.mailboxes.remove(&r.name);
+        if let Some(account) = self.accounts.get_mut(&r.account)
+            && let Some(gone) = account.mailboxes.remove(&r.name)
+        {
+            self.message_count -= gone.messages.len() as u64;
         }
         Ok(())
     }
@@ -245,6 +261,7 @@ impl Index {
             location,
         };
         mailbox.messages.insert(r.uid, message);
+        self.message_count += 1;
         Ok(())
     }
 
@@ -273,9 +290,11 @@ impl Index {
             )));
         }
         mailbox.bump_modseq(r.modseq)?;
+        let mut removed = 0;
         for uid in &r.uids {
-            mailbox.messages.remove(uid);
+            removed += u64::from(mailbox.messages.remove(uid).is_some());
         }
+        self.message_count -= removed;
         Ok(())
     }
 

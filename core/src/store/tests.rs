@@ -750,6 +750,47 @@ fn mailbox_lifecycle_and_its_errors() {
     assert_eq!(snapshot(&reopened), snapshot(&shard));
 }
 
+/// The count of indexed messages (what spaces a large index's checkpoints) follows
+/// appends, expunges and deleted mailboxes, and comes back from a checkpoint and a log.
+#[test]
+fn the_message_count_follows_every_change_and_every_reopen() {
+    let mut disk = new_disk(23);
+    let (mut shard, _) = open(&mut disk, None);
+    for body in [b"a", b"b", b"c"] {
+        stage(&mut shard, append("alice", INBOX, body));
+    }
+    let work = Op::CreateMailbox {
+        account: "alice".into(),
+        name: "Work".into(),
+    };
+    stage(&mut shard, work);
+    stage(&mut shard, append("alice", "Work", b"w1"));
+    stage(&mut shard, append("alice", "Work", b"w2"));
+    flush_ok(&mut shard, &mut disk);
+    assert_eq!(shard.indexed_messages(), 5);
+    let gone = Op::Expunge {
+        account: "alice".into(),
+        mailbox: INBOX.into(),
+        uids: vec![2],
+    };
+    stage(&mut shard, gone);
+    flush_ok(&mut shard, &mut disk);
+    assert_eq!(shard.indexed_messages(), 4);
+    let checkpoint = shard.checkpoint();
+    let delete = Op::DeleteMailbox {
+        account: "alice".into(),
+        name: "Work".into(),
+    };
+    stage(&mut shard, delete);
+    stage(&mut shard, append("bob", INBOX, b"d"));
+    flush_ok(&mut shard, &mut disk);
+    assert_eq!(shard.indexed_messages(), 3);
+    let (from_checkpoint, _) = open(&mut disk, Some(&checkpoint));
+    assert_eq!(from_checkpoint.indexed_messages(), 3);
+    let (from_log, _) = open(&mut disk, None);
+    assert_eq!(from_log.indexed_messages(), 3);
+}
+
 #[test]
 fn flags_are_normalized_and_modseq_ascends() {
     let mut disk = new_disk(19);
