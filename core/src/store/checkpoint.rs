@@ -130,35 +130,42 @@ mod tests {
             uidvalidity_last: 4,
             ..Index::default()
         };
-        let mut old = OldIndex {
-            accounts: BTreeMap::new(),
-            uidvalidity_last: 4,
-        };
         for name in ["bob", "alice"] {
-            let uids = [1, 2, 300];
             let mailbox = Mailbox {
                 uidvalidity: 3,
                 uid_next: 301,
                 highest_modseq: 302,
-                messages: uids.iter().map(|&u| (u, message(u))).collect(),
+                messages: [1, 2, 300].map(|u| (u, message(u))).into_iter().collect(),
             };
             let account = Account {
                 mailboxes: BTreeMap::from([("INBOX".to_string(), mailbox)]),
                 subscriptions: BTreeSet::from(["INBOX".to_string()]),
             };
             index.accounts.insert(name.to_string(), account);
-            let mailbox = OldMailbox {
-                uidvalidity: 3,
-                uid_next: 301,
-                highest_modseq: 302,
-                messages: uids.iter().map(|&u| (u, message(u))).collect(),
-            };
-            let account = OldAccount {
-                mailboxes: BTreeMap::from([("INBOX".to_string(), mailbox)]),
-                subscriptions: BTreeSet::from(["INBOX".to_string()]),
-            };
-            old.accounts.insert(name.to_string(), account);
         }
+        // The same content in the former shapes.
+        let old_mailbox = |m: &Mailbox| OldMailbox {
+            uidvalidity: m.uidvalidity,
+            uid_next: m.uid_next,
+            highest_modseq: m.highest_modseq,
+            messages: m.messages.iter().map(|(u, x)| (*u, x.clone())).collect(),
+        };
+        let old_account = |a: &Account| OldAccount {
+            mailboxes: a
+                .mailboxes
+                .iter()
+                .map(|(n, m)| (n.clone(), old_mailbox(m)))
+                .collect(),
+            subscriptions: a.subscriptions.clone(),
+        };
+        let old = OldIndex {
+            accounts: index
+                .accounts
+                .iter()
+                .map(|(k, a)| (k.clone(), old_account(a)))
+                .collect(),
+            uidvalidity_last: index.uidvalidity_last,
+        };
         index.recount();
         assert_eq!(index.message_count, 6);
         let old_body = postcard::to_allocvec(&(4096u64, 9u64, &old)).unwrap();
