@@ -602,19 +602,20 @@ async fn open_dma(path: &Path) -> io::Result<DmaFile> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use treehouse_core::store::{Op, Shard, ShardConfig};
 
     /// An empty folder of its own for one test.
-    fn fresh_dir(name: &str) -> PathBuf {
+    pub(crate) fn fresh_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("treehouse-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
         dir
     }
 
-    fn append(body: Vec<u8>) -> Op {
+    /// An append of `body` to the INBOX of `a@example.test`.
+    pub(crate) fn append(body: Vec<u8>) -> Op {
         Op::Append {
             account: "a@example.test".into(),
             mailbox: "INBOX".into(),

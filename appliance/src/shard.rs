@@ -465,8 +465,7 @@ mod tests {
     use treehouse_core::store::RecoveryReport;
 
     use super::*;
-
-    const ACCOUNT: &str = "a@example.test";
+    use crate::segments::tests::{append, fresh_dir};
 
     /// Runs `deliveries` appends through an `OwnedShard` on `dir` in an executor of its
     /// own, then waits for any checkpoint it started; with `checkpoint_at_stop`, writes
@@ -490,15 +489,8 @@ mod tests {
                     .await
                     .expect("open");
                 for i in 0..deliveries {
-                    let op = Op::Append {
-                        account: ACCOUNT.into(),
-                        mailbox: "INBOX".into(),
-                        flags: Vec::new(),
-                        internal_date: 0,
-                        meta: Vec::new(),
-                        body: format!("Subject: {i}\r\n\r\nhi\r\n").into_bytes(),
-                    };
-                    owned.apply(op).await.expect("durable");
+                    let body = format!("Subject: {i}\r\n\r\nhi\r\n").into_bytes();
+                    owned.apply(append(body)).await.expect("durable");
                 }
                 while owned.checkpointing.get() {
                     glommio::timer::sleep(Duration::from_millis(5)).await;
@@ -530,9 +522,7 @@ mod tests {
     /// restart replays those 50; a small index checkpoints at the configured count.
     #[test]
     fn a_large_index_waits_for_a_share_of_its_size_before_a_checkpoint() {
-        let dir = std::env::temp_dir().join(format!("treehouse-ckpt-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
+        let dir = fresh_dir("ckpt");
         serve(&dir, 10, 12, false);
         let (_, report) = reopen(&dir);
         assert_eq!(

@@ -334,7 +334,7 @@ struct InFlight {
 }
 
 /// A shard's durable state at one log position, to be encoded as a checkpoint.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct CheckpointSnapshot {
     log_end: u64,
     next_seq: u64,
