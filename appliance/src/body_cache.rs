@@ -1,10 +1,10 @@
 //! Message bodies kept in memory for FETCH, one cache per executor shared by its
-//! shards. The bodies lie back to back in one ring of `store.body_cache_bytes`,
-//! allocated once, so the cache never holds more than that and never fragments the
-//! heap; a new body overwrites the oldest ones. Bodies enter when a flush has made them
-//! durable (new mail is what clients fetch next) and when a miss reads them from disk.
-//! Keys are a shard and a log offset; the log is append-only, so an offset never names
-//! two bodies.
+//! shards, within `store.body_cache_bytes`: a new body pushes the oldest ones out.
+//! Bodies enter when a flush has made them durable (new mail is what clients fetch
+//! next) and when a miss reads them from disk. A large body is kept as the very buffer
+//! it arrived and was written from, so keeping it copies nothing; the cache counts each
+//! buffer's whole allocation against its budget. Keys are a shard and a log offset; the
+//! log is append-only, so an offset never names two bodies.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -13,21 +13,23 @@ use std::ops::Range;
 /// A body's place: its shard and the log offset where the body starts.
 pub type BodyKey = (u32, u64);
 
-/// Bodies larger than this share of the ring are never kept, so that one large
+/// Bodies larger than this share of the budget are never kept, so that one large
 /// message cannot empty the cache.
 const ENTRY_SHARE_MAX: usize = 16;
 
-/// A bounded ring of recent message bodies.
+/// A buffer holding more than its body and this share of it again is trimmed before
+/// it is kept, so that spare capacity does not crowd bodies out.
+const SPARE_SHARE_MAX: usize = 8;
+
+/// A bounded, oldest-out set of recent message bodies.
 #[derive(Debug)]
 pub struct BodyCache {
-    /// The ring; its pages become resident as bodies are first written into them.
-    ring: RefCell<Vec<u8>>,
-    /// Where the next body goes.
-    head: Cell<usize>,
-    /// Where each kept body lies in the ring.
-    index: RefCell<HashMap<BodyKey, Range<usize>>>,
-    /// Kept bodies, oldest first (ring order).
-    order: RefCell<VecDeque<(BodyKey, Range<usize>)>>,
+    budget_bytes: usize,
+    /// Bytes allocated for the kept bodies.
+    used_bytes: Cell<usize>,
+    bodies: RefCell<HashMap<BodyKey, Vec<u8>>>,
+    /// Kept bodies, oldest first.
+    order: RefCell<VecDeque<BodyKey>>,
     hits: Cell<u64>,
     misses: Cell<u64>,
 }
@@ -36,10 +38,9 @@ impl BodyCache {
     /// An empty cache of `budget_bytes` (0: keeps nothing).
     pub fn new(budget_bytes: usize) -> Self {
         Self {
-            // Zeroed memory from the allocator is not resident until written.
-            ring: RefCell::new(vec![0u8; budget_bytes]),
-            head: Cell::new(0),
-            index: RefCell::new(HashMap::new()),
+            budget_bytes,
+            used_bytes: Cell::new(0),
+            bodies: RefCell::new(HashMap::new()),
             order: RefCell::new(VecDeque::new()),
             hits: Cell::new(0),
             misses: Cell::new(0),
@@ -48,68 +49,70 @@ impl BodyCache {
 
     /// The largest body the cache keeps.
     pub fn entry_max_bytes(&self) -> usize {
-        self.ring.borrow().len() / ENTRY_SHARE_MAX
+        self.budget_bytes / ENTRY_SHARE_MAX
     }
 
     /// A copy of bytes `within` of the body at `key` (clamped to the body), if kept.
     pub fn get(&self, key: BodyKey, within: Range<u64>) -> Option<Vec<u8>> {
-        let index = self.index.borrow();
-        let Some(at) = index.get(&key) else {
+        let bodies = self.bodies.borrow();
+        let Some(body) = bodies.get(&key) else {
             self.misses.set(self.misses.get() + 1);
             return None;
         };
         self.hits.set(self.hits.get() + 1);
-        let len = (at.end - at.start) as u64;
-        let start = at.start + within.start.min(len) as usize;
-        let end = at.start + within.end.min(len) as usize;
-        Some(self.ring.borrow()[start..end.max(start)].to_vec())
+        let len = body.len() as u64;
+        let start = within.start.min(len) as usize;
+        let end = within.end.min(len) as usize;
+        Some(body[start..end.max(start)].to_vec())
     }
 
-    /// Keeps `body` at `key`, overwriting the oldest bodies to make room.
+    /// Keeps a copy of `body` at `key`, pushing the oldest bodies out to make room.
     pub fn insert(&self, key: BodyKey, body: &[u8]) {
-        self.insert_with(key, body.len(), |place| place.copy_from_slice(body));
+        if self.keeps(key, body.len()) {
+            self.keep(key, body.to_vec());
+        }
     }
 
-    /// Keeps the `len` bytes that `fill` writes into their place in the ring at `key`
-    /// (straight from where they are, with no copy in between).
-    pub fn insert_with(&self, key: BodyKey, len: usize, fill: impl FnOnce(&mut [u8])) {
-        let size = self.ring.borrow().len();
-        if len == 0 || len > self.entry_max_bytes() {
+    /// Keeps `body` itself at `key`, pushing the oldest bodies out to make room.
+    pub fn insert_owned(&self, key: BodyKey, mut body: Vec<u8>) {
+        if !self.keeps(key, body.len()) {
             return;
         }
-        if self.index.borrow().contains_key(&key) {
-            return;
+        if body.capacity() - body.len() > body.len() / SPARE_SHARE_MAX {
+            body.shrink_to_fit();
         }
-        let mut index = self.index.borrow_mut();
+        self.keep(key, body);
+    }
+
+    /// Whether a body of `len` bytes at `key` is one to keep (not empty, not too
+    /// large, not kept already).
+    fn keeps(&self, key: BodyKey, len: usize) -> bool {
+        len > 0 && len <= self.entry_max_bytes() && !self.bodies.borrow().contains_key(&key)
+    }
+
+    fn keep(&self, key: BodyKey, body: Vec<u8>) {
+        let cost = body.capacity();
+        let mut bodies = self.bodies.borrow_mut();
         let mut order = self.order.borrow_mut();
-        let mut head = self.head.get();
-        if head + len > size {
-            // Wrap: the bodies between the head and the end are the oldest; they go.
-            while order.front().is_some_and(|(_, at)| at.start >= head) {
-                if let Some((gone, _)) = order.pop_front() {
-                    index.remove(&gone);
-                }
-            }
-            head = 0;
-        }
-        let place = head..head + len;
-        while order
-            .front()
-            .is_some_and(|(_, at)| at.start < place.end && place.start < at.end)
-        {
-            if let Some((gone, _)) = order.pop_front() {
-                index.remove(&gone);
+        let mut used = self.used_bytes.get();
+        while used + cost > self.budget_bytes {
+            let Some(gone) = order.pop_front() else { break };
+            if let Some(gone) = bodies.remove(&gone) {
+                used -= gone.capacity();
             }
         }
-        fill(&mut self.ring.borrow_mut()[place.clone()]);
-        index.insert(key, place.clone());
-        order.push_back((key, place.clone()));
-        self.head.set(place.end);
+        if used + cost > self.budget_bytes {
+            self.used_bytes.set(used);
+            return;
+        }
+        bodies.insert(key, body);
+        order.push_back(key);
+        self.used_bytes.set(used + cost);
     }
 
-    /// Bytes of bodies kept now.
+    /// Bytes allocated for the bodies kept now.
     pub fn used_bytes(&self) -> usize {
-        self.order.borrow().iter().map(|(_, at)| at.len()).sum()
+        self.used_bytes.get()
     }
 
     /// Lookups that found their body, and lookups that did not.
@@ -127,7 +130,7 @@ mod tests {
     }
 
     #[test]
-    fn keeps_recent_bodies_within_the_ring_and_overwrites_the_oldest() {
+    fn keeps_recent_bodies_within_the_budget_and_pushes_the_oldest_out() {
         let cache = BodyCache::new(16 * 100);
         assert_eq!(cache.entry_max_bytes(), 100);
         cache.insert((2, 0), &[3; 101]);
@@ -140,10 +143,11 @@ mod tests {
         }
         assert_eq!(cache.used_bytes(), 1600);
         assert_eq!(whole(&cache, (1, 0)), Some(vec![0u8; 100]));
-        // A 150-byte body wraps to the start and overwrites the two oldest.
+        // 90 bytes push the oldest body out; 60 more push the next one out.
         cache.insert((3, 0), &[7; 90]);
-        cache.insert((3, 4096), &[8; 60]);
         assert!(whole(&cache, (1, 0)).is_none());
+        assert_eq!(whole(&cache, (1, 4096)), Some(vec![1u8; 100]));
+        cache.insert((3, 4096), &[8; 60]);
         assert!(whole(&cache, (1, 4096)).is_none());
         assert_eq!(whole(&cache, (1, 2 * 4096)), Some(vec![2u8; 100]));
         assert_eq!(whole(&cache, (3, 0)), Some(vec![7u8; 90]));
@@ -151,14 +155,40 @@ mod tests {
         assert_eq!(cache.get((3, 4096), 70..80), Some(Vec::new()));
         assert_eq!(cache.used_bytes(), 14 * 100 + 150);
         let (hits, misses) = cache.hits_and_misses();
-        assert_eq!((hits, misses), (5, 3));
+        assert_eq!((hits, misses), (6, 3));
     }
 
-    /// Bodies of every size, over many laps: whatever the cache still answers for is
-    /// exactly the body inserted, the newest body is always kept, and the bytes kept
-    /// never pass the ring.
     #[test]
-    fn every_kept_body_reads_back_exactly_over_many_laps() {
+    fn an_owned_body_is_kept_and_counted_by_its_allocation() {
+        let cache = BodyCache::new(16 * 100);
+        let mut roomy = Vec::with_capacity(100);
+        roomy.extend_from_slice(&[5u8; 40]);
+        cache.insert_owned((0, 0), roomy);
+        assert_eq!(whole(&cache, (0, 0)), Some(vec![5u8; 40]));
+        assert!(
+            cache.used_bytes() < 50,
+            "spare capacity is counted: {} bytes",
+            cache.used_bytes()
+        );
+        let mut snug = Vec::with_capacity(100);
+        snug.extend_from_slice(&[6u8; 95]);
+        let before = cache.used_bytes();
+        cache.insert_owned((0, 4096), snug);
+        assert_eq!(whole(&cache, (0, 4096)), Some(vec![6u8; 95]));
+        assert_eq!(
+            cache.used_bytes() - before,
+            100,
+            "a snug buffer counts whole"
+        );
+        cache.insert_owned((0, 8192), vec![1u8; 101]);
+        assert!(whole(&cache, (0, 8192)).is_none(), "too large to keep");
+    }
+
+    /// Bodies of every size, the budget turned over many times: whatever the cache
+    /// still answers for is exactly the body inserted, the newest body is always kept,
+    /// and the bytes kept never pass the budget.
+    #[test]
+    fn every_kept_body_reads_back_exactly_as_the_budget_turns_over() {
         let cache = BodyCache::new(4096);
         let body = |key: u64, len: usize| -> Vec<u8> {
             (0..len).map(|i| (key as usize * 31 + i) as u8).collect()
@@ -180,7 +210,7 @@ mod tests {
                 }
             }
         }
-        // At least the ring's worth of the newest bodies, minus one lap's slack, is kept.
+        // The newest bodies are kept up to the budget, less room for one more body.
         assert!(cache.used_bytes() > 4096 - 2 * cache.entry_max_bytes());
     }
 

@@ -139,9 +139,8 @@ checkpoint_every_records = 10000
 queue_depth_max = 1024
 
 # Memory each executor keeps recently written and read message bodies in, for
-# FETCH without a disk read: one ring, allocated at start, where a new body
-# overwrites the oldest. A body larger than a sixteenth of it is never kept.
-# 0 turns the cache off.
+# FETCH without a disk read; a new body pushes the oldest ones out. A body larger
+# than a sixteenth of it is never kept. 0 turns the cache off.
 # Default: 33554432 (32 MiB). Unit: bytes.
 body_cache_bytes = 33554432
 

@@ -12,7 +12,8 @@ use std::time::Duration;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::{TaskQueueHandle, executor};
 use treehouse_core::store::{
-    CheckpointSnapshot, FlushJob, FlushOutcome, Health, Op, Shard, ShardConfig, StoreError, Uid,
+    Batch, BodyLocation, CheckpointSnapshot, FlushOutcome, Health, Op, Shard, ShardConfig,
+    StoreError, Uid,
 };
 
 use crate::body_cache::{BodyCache, BodyKey};
@@ -197,18 +198,34 @@ impl OwnedShard {
         Some((self.id, message.location.offset))
     }
 
-    /// Keeps the bodies a durable flush wrote, for the clients that fetch new mail.
-    fn cache_written(&self, job: &FlushJob) {
-        for body in &job.bodies {
+    /// Keeps the bodies a durable flush wrote, for the clients that fetch new mail. A
+    /// body with a buffer of its own in the batch is kept as that buffer; a small one
+    /// is copied out of the buffer it shares with the batch's records.
+    fn cache_written(&self, batch: Batch, batch_offset: u64, bodies: &[BodyLocation]) {
+        let mut parts: Vec<(u64, Vec<u8>)> = batch.into_parts().collect();
+        let mut part = 0;
+        for body in bodies {
             let len = body.len_bytes as usize;
-            if len > self.cache.entry_max_bytes() {
+            if len == 0 || len > self.cache.entry_max_bytes() {
                 continue;
             }
-            let within = body.offset - job.offset;
-            self.cache
-                .insert_with((self.id, body.offset), len, |place| {
-                    job.batch.copy_to(within, place)
-                });
+            let within = body.offset - batch_offset;
+            while parts
+                .get(part)
+                .is_some_and(|(start, bytes)| start + bytes.len() as u64 <= within)
+            {
+                part += 1;
+            }
+            let Some((start, bytes)) = parts.get_mut(part) else {
+                break;
+            };
+            let key = (self.id, body.offset);
+            let from = (within - *start) as usize;
+            if from == 0 && bytes.len() == len {
+                self.cache.insert_owned(key, std::mem::take(bytes));
+            } else if let Some(body) = bytes.get(from..from + len) {
+                self.cache.insert(key, body);
+            }
         }
     }
 
@@ -322,12 +339,11 @@ impl OwnedShard {
     }
 
     /// Creates the next segment in the background queue when the log nears its end,
-    /// and zero-fills ahead of the log end after a small flush.
-    fn prepare_ahead(&self, segments: &DmaSegments, flushed: Option<&FlushJob>) {
+    /// and zero-fills ahead of the log end after a small flush (`flushed`: the offset
+    /// and length of a batch just made durable).
+    fn prepare_ahead(&self, segments: &DmaSegments, flushed: Option<(u64, u64)>) {
         let log_end = self.shard.borrow().log_end_offset();
-        let zero = flushed.and_then(|job| {
-            segments.zero_ahead(job.offset + job.batch.len_bytes(), job.batch.len_bytes())
-        });
+        let zero = flushed.and_then(|(offset, len)| segments.zero_ahead(offset + len, len));
         if let Some(task) = segments.prepare_ahead(log_end) {
             self.spawn_background(task);
         }
@@ -449,12 +465,13 @@ async fn run_flusher(owned: Rc<OwnedShard>, mut segments: DmaSegments, kicked: L
             };
             let outcome = owned.shard.borrow_mut().finish_flush(written);
             let durable = matches!(outcome, FlushOutcome::Durable { .. });
+            let written_range = (job.offset, job.batch.len_bytes());
             if durable {
-                owned.cache_written(&job);
+                owned.cache_written(job.batch, job.offset, &job.bodies);
             }
             owned.settle(outcome);
             owned.maybe_checkpoint();
-            owned.prepare_ahead(&segments, durable.then_some(&job));
+            owned.prepare_ahead(&segments, durable.then_some(written_range));
         }
     }
 }
@@ -467,10 +484,13 @@ mod tests {
     use super::*;
     use crate::segments::tests::{append, fresh_dir};
 
-    /// Runs `deliveries` appends through an `OwnedShard` on `dir` in an executor of its
-    /// own, then waits for any checkpoint it started; with `checkpoint_at_stop`, writes
-    /// one as a stop does.
-    fn serve(dir: &Path, every_records: u64, deliveries: usize, checkpoint_at_stop: bool) {
+    /// Opens an `OwnedShard` on `dir` with a body cache of `cache_bytes`, in an
+    /// executor of its own, and runs `work` with it there.
+    fn with_owned_shard<F, Fut>(dir: &Path, every_records: u64, cache_bytes: usize, work: F)
+    where
+        F: FnOnce(Rc<OwnedShard>, Rc<BodyCache>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()>,
+    {
         let dir = dir.to_path_buf();
         LocalExecutorBuilder::default()
             .spawn(move || async move {
@@ -484,24 +504,62 @@ mod tests {
                     queue_depth_max: 1000,
                     checkpoint_every_records: every_records,
                 };
-                let cache = Rc::new(BodyCache::new(0));
-                let owned = OwnedShard::open(0, &dir, config(), limits, (queue, queue), cache)
-                    .await
-                    .expect("open");
-                for i in 0..deliveries {
-                    let body = format!("Subject: {i}\r\n\r\nhi\r\n").into_bytes();
-                    owned.apply(append(body)).await.expect("durable");
-                }
-                while owned.checkpointing.get() {
-                    glommio::timer::sleep(Duration::from_millis(5)).await;
-                }
-                if checkpoint_at_stop {
-                    owned.checkpoint_now().await;
-                }
+                let cache = Rc::new(BodyCache::new(cache_bytes));
+                let owned =
+                    OwnedShard::open(0, &dir, config(), limits, (queue, queue), cache.clone())
+                        .await
+                        .expect("open");
+                work(owned, cache).await;
             })
             .expect("executor")
             .join()
             .expect("join");
+    }
+
+    /// Runs `deliveries` appends through an `OwnedShard` on `dir`, then waits for any
+    /// checkpoint it started; with `checkpoint_at_stop`, writes one as a stop does.
+    fn serve(dir: &Path, every_records: u64, deliveries: usize, checkpoint_at_stop: bool) {
+        with_owned_shard(dir, every_records, 0, move |owned, _| async move {
+            for i in 0..deliveries {
+                let body = format!("Subject: {i}\r\n\r\nhi\r\n").into_bytes();
+                owned.apply(append(body)).await.expect("durable");
+            }
+            while owned.checkpointing.get() {
+                glommio::timer::sleep(Duration::from_millis(5)).await;
+            }
+            if checkpoint_at_stop {
+                owned.checkpoint_now().await;
+            }
+        });
+    }
+
+    /// The bodies a flush made durable are read back from the executor's cache, byte
+    /// for byte: a large one, which the batch holds in a buffer of its own and the
+    /// cache keeps as it is, and the small ones around it, copied out of the buffer
+    /// they share with the records.
+    #[test]
+    fn flushed_bodies_are_read_back_from_the_cache() {
+        let dir = fresh_dir("cache-written");
+        with_owned_shard(&dir, 10_000, 16 << 20, |owned, cache| async move {
+            let mut large = b"Subject: large\r\n\r\n".to_vec();
+            large.extend((0..200_000u32).map(|i| b'a' + (i % 26) as u8));
+            let bodies = vec![
+                b"Subject: a\r\n\r\nhi\r\n".to_vec(),
+                large,
+                b"Subject: b\r\n\r\nho\r\n".to_vec(),
+            ];
+            let uids = owned
+                .apply_many(bodies.iter().cloned().map(append).collect())
+                .await;
+            assert!(cache.used_bytes() >= 200_000, "the large body is kept");
+            for (uid, body) in uids.into_iter().zip(&bodies) {
+                let uid = uid.expect("durable").expect("an append has a UID");
+                let read = owned.read_body("a@example.test", "INBOX", uid).expect("read");
+                assert!(read == *body, "body of UID {uid} differs");
+            }
+            assert_eq!(cache.hits_and_misses(), (3, 0));
+        });
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     fn config() -> ShardConfig {

@@ -60,6 +60,18 @@ impl Batch {
         self.parts.iter().map(|p| p.as_ptr() as usize).collect()
     }
 
+    /// Gives the batch's buffers up, each with the batch byte it starts at. A body large
+    /// enough to be held in a part of its own comes back as the very buffer it arrived
+    /// in, so that it can be kept after the write without a copy.
+    pub fn into_parts(self) -> impl Iterator<Item = (u64, Vec<u8>)> {
+        let mut at = 0u64;
+        self.parts.into_iter().map(move |part| {
+            let start = at;
+            at += part.len() as u64;
+            (start, part)
+        })
+    }
+
     /// The whole batch in one buffer (tests and tools; a flush writes it in chunks).
     pub fn to_vec(&self) -> Vec<u8> {
         let mut bytes = vec![0u8; self.len_bytes as usize];
@@ -184,5 +196,10 @@ mod tests {
         assert_eq!(b.contiguous(), None);
         let one = batch(vec![vec![7; 8]], 8);
         assert_eq!(one.contiguous(), Some(&[7u8; 8][..]));
+        let starts: Vec<(u64, Vec<u8>)> = b.into_parts().collect();
+        assert_eq!(
+            starts,
+            vec![(0, vec![1, 2, 3]), (3, vec![4, 5]), (5, vec![6])]
+        );
     }
 }
