@@ -191,9 +191,10 @@ async fn deliver(ex: &Rc<Executor>, delivery: Delivery) -> Vec<RecipientOutcome>
     let Delivery {
         recipients,
         message: mut body,
+        newlines,
         ..
     } = delivery;
-    let meta = message::parse(&body).encode();
+    let meta = message::parse_counted(&body, newlines).encode();
     let internal_date = clock::unix_now_secs();
     let mut accounts: Vec<&String> = recipients.iter().flatten().collect();
     accounts.sort();

@@ -554,7 +554,9 @@ mod tests {
             assert!(cache.used_bytes() >= 200_000, "the large body is kept");
             for (uid, body) in uids.into_iter().zip(&bodies) {
                 let uid = uid.expect("durable").expect("an append has a UID");
-                let read = owned.read_body("a@example.test", "INBOX", uid).expect("read");
+                let read = owned
+                    .read_body("a@example.test", "INBOX", uid)
+                    .expect("read");
                 assert!(read == *body, "body of UID {uid} differs");
             }
             assert_eq!(cache.hits_and_misses(), (3, 0));

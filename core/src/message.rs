@@ -208,9 +208,20 @@ impl MessageMeta {
 /// Parses a raw message (CRLF line endings) into its metadata; never fails: a message
 /// that cannot be parsed is described as a text/plain body with an empty envelope.
 pub fn parse(raw: &[u8]) -> MessageMeta {
+    parse_with(raw, None)
+}
+
+/// [`parse`], for a message whose line feeds were counted as it arrived (`newlines`,
+/// all of them): a message of one text part then has its lines counted from that and
+/// its header, not from another pass over its body.
+pub fn parse_counted(raw: &[u8], newlines: u64) -> MessageMeta {
+    parse_with(raw, Some(newlines))
+}
+
+fn parse_with(raw: &[u8], newlines: Option<u64>) -> MessageMeta {
     // A leaf part is described from its header, which cannot nest: only a message
     // mail-parser reads whole needs its nesting bounded first (a scan of every line).
-    if let Some(meta) = single_part(raw) {
+    if let Some(meta) = single_part(raw, newlines) {
         return meta;
     }
     if embedded_markers(raw) > MAX_EMBEDDED_MARKERS {
@@ -223,7 +234,8 @@ pub fn parse(raw: &[u8]) -> MessageMeta {
 /// message), from its header alone: parsing the whole message would make mail-parser
 /// decode the body (transfer encoding, charset) only for it to be ignored, which is most
 /// of the cost of a large message. None when the message is not such a part.
-fn single_part(raw: &[u8]) -> Option<MessageMeta> {
+/// `newlines`, where known, is the number of line feeds in `raw`.
+fn single_part(raw: &[u8], newlines: Option<u64>) -> Option<MessageMeta> {
     let header_end = blank_line_end(raw);
     let end = u32::try_from(raw.len()).ok()?;
     if header_end >= raw.len() {
@@ -250,7 +262,7 @@ fn single_part(raw: &[u8]) -> Option<MessageMeta> {
     };
     Some(MessageMeta {
         envelope: envelope(raw, root),
-        body: structure(raw, &message.parts[..1], 0, false, 0),
+        body: structure(raw, &message.parts[..1], 0, false, 0, newlines),
         sent_at_unix_s,
         size_octets: raw.len() as u64,
     })
@@ -286,7 +298,7 @@ fn parse_whole(raw: &[u8]) -> MessageMeta {
     };
     MessageMeta {
         envelope: envelope(raw, root),
-        body: structure(raw, &message.parts, 0, false, 0),
+        body: structure(raw, &message.parts, 0, false, 0, None),
         sent_at_unix_s,
         size_octets,
     }
@@ -454,14 +466,37 @@ fn clamp_offsets(raw: &[u8], header_start: usize, body_start: usize, end: usize)
     }
 }
 
-/// Number of lines in a body: its LFs, plus one for a last line without LF.
-fn count_lines(body: &[u8]) -> u64 {
+/// Number of lines in the body at `offsets`: from `newlines`, the line feeds of all of
+/// `raw`, when given and the body ends `raw`, so that only what precedes the body is
+/// scanned; otherwise counted.
+fn text_lines(raw: &[u8], offsets: &PartOffsets, newlines: Option<u64>) -> u64 {
+    let (start, end) = (offsets.body_start as usize, offsets.end as usize);
+    let body = &raw[start..end];
+    match newlines {
+        Some(all) if end == raw.len() => {
+            let in_body = all.saturating_sub(count_newlines(&raw[..start]));
+            match body.last() {
+                Some(b'\n') | None => in_body,
+                Some(_) => in_body + 1,
+            }
+        }
+        _ => count_lines(body),
+    }
+}
+
+/// Number of LFs in `bytes`.
+fn count_newlines(bytes: &[u8]) -> u64 {
     // Counted in byte-wide lanes (at most 255 per chunk) so that the loop runs on
     // whole vector registers, not four bytes at a time.
-    let newlines: u64 = body
+    bytes
         .chunks(255)
         .map(|chunk| u64::from(chunk.iter().fold(0u8, |n, &b| n + u8::from(b == b'\n'))))
-        .sum();
+        .sum()
+}
+
+/// Number of lines in a body: its LFs, plus one for a last line without LF.
+fn count_lines(body: &[u8]) -> u64 {
+    let newlines = count_newlines(body);
     match body.last() {
         Some(b'\n') | None => newlines,
         Some(_) => newlines + 1,
@@ -638,13 +673,15 @@ fn attributes(value: &mail_parser::ContentType<'_>) -> Vec<(String, String)> {
 }
 
 /// The structure of `parts[id]`; `in_digest` tells whether the parent is
-/// multipart/digest, where the default type is message/rfc822.
+/// multipart/digest, where the default type is message/rfc822. `newlines`, where
+/// known, is the number of line feeds in all of `raw`.
 fn structure(
     raw: &[u8],
     parts: &[MessagePart<'_>],
     id: usize,
     in_digest: bool,
     depth: usize,
+    newlines: Option<u64>,
 ) -> BodyStructure {
     let Some(part) = parts.get(id) else {
         return fallback_text(raw, raw.len(), raw.len(), raw.len());
@@ -678,7 +715,7 @@ fn structure(
             PartContent::Multipart {
                 parts: children
                     .iter()
-                    .map(|&child| structure(raw, parts, child as usize, digest, depth + 1))
+                    .map(|&child| structure(raw, parts, child as usize, digest, depth + 1, None))
                     .collect(),
                 boundary: content_type
                     .and_then(|ct| ct.attribute("boundary"))
@@ -690,14 +727,14 @@ fn structure(
             media_type = "text".into();
             media_subtype = "plain".into();
             PartContent::Text {
-                lines: count_lines(body),
+                lines: text_lines(raw, &offsets, newlines),
             }
         }
         (_, "message") if matches!(media_subtype.as_str(), "rfc822" | "global") => {
             embedded(raw, part, offsets, body, descend, depth)
         }
         (_, "text") => PartContent::Text {
-            lines: count_lines(body),
+            lines: text_lines(raw, &offsets, newlines),
         },
         _ => PartContent::Basic,
     };
@@ -750,7 +787,7 @@ fn embedded(
     {
         return PartContent::Message {
             envelope: Box::new(envelope(raw, root)),
-            body: Box::new(structure(raw, &message.parts, 0, false, depth + 1)),
+            body: Box::new(structure(raw, &message.parts, 0, false, depth + 1, None)),
             lines,
         };
     }
@@ -837,6 +874,32 @@ Hello Joe, do you think we can meet at 3:30 tomorrow?\r\n";
             "Hello Joe, do you think we can meet at 3:30 tomorrow?\r\n"
         );
         assert!(slice(PLAIN, 0, body.offsets.body_start).ends_with("US-ASCII\r\n\r\n"));
+    }
+
+    /// A message whose line feeds were counted as it arrived is described exactly as
+    /// one parsed from scratch, and the count is what a one-part message's lines come
+    /// from.
+    #[test]
+    fn counted_newlines_give_the_same_description() {
+        let no_final_newline = b"Subject: x\r\n\r\none\r\ntwo";
+        let header_only = b"Subject: x\r\n";
+        for raw in [
+            PLAIN,
+            ALTERNATIVE,
+            FORWARD,
+            &no_final_newline[..],
+            &header_only[..],
+            b"",
+        ] {
+            let newlines = raw.iter().filter(|&&b| b == b'\n').count() as u64;
+            assert_eq!(parse_counted(raw, newlines), parse(raw));
+        }
+        let counted = parse_counted(no_final_newline, 3 + 5);
+        assert_eq!(
+            parse(no_final_newline).body.content,
+            PartContent::Text { lines: 2 }
+        );
+        assert_eq!(counted.body.content, PartContent::Text { lines: 2 + 5 });
     }
 
     const ALTERNATIVE: &[u8] = b"From: a@example.test\r\n\
@@ -1143,17 +1206,17 @@ body\r\n";
         let plain = b"From: a@b\r\nSubject: s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nline one\r\nline two\r\n";
         let pdf = b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n";
         for raw in [&plain[..], &pdf[..]] {
-            let fast = single_part(raw).expect("a leaf message takes the fast path");
+            let fast = single_part(raw, None).expect("a leaf message takes the fast path");
             assert_eq!(fast, parse_whole(raw));
             assert_eq!(parse(raw), fast);
         }
         assert_eq!(
-            single_part(plain).map(|m| m.body.content),
+            single_part(plain, None).map(|m| m.body.content),
             Some(PartContent::Text { lines: 2 })
         );
-        assert!(single_part(ALTERNATIVE).is_none());
-        assert!(single_part(FORWARD).is_none());
-        assert!(single_part(b"Subject: no body\r\n").is_none());
+        assert!(single_part(ALTERNATIVE, None).is_none());
+        assert!(single_part(FORWARD, None).is_none());
+        assert!(single_part(b"Subject: no body\r\n", None).is_none());
     }
 
     proptest::proptest! {
@@ -1190,8 +1253,10 @@ body\r\n";
         ) {
             let raw = format!("{}\r\n{}", headers.concat(), body.concat()).into_bytes();
             proptest::prop_assume!(!String::from_utf8_lossy(&raw).to_ascii_lowercase().contains("multipart"));
-            let fast = single_part(&raw);
+            let fast = single_part(&raw, None);
             let whole = parse_whole(&raw);
+            let newlines = raw.iter().filter(|&&b| b == b'\n').count() as u64;
+            proptest::prop_assert_eq!(&single_part(&raw, Some(newlines)), &fast);
             if let Some(fast) = fast {
                 proptest::prop_assert_eq!(fast, whole);
             }

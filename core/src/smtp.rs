@@ -149,6 +149,8 @@ pub struct Delivery {
     pub recipients: Vec<Vec<String>>,
     /// The message with a Received header prepended, dot-unstuffed, CRLF line endings.
     pub message: Vec<u8>,
+    /// Line feeds in `message`, counted as it arrived (see [`crate::message::parse_counted`]).
+    pub newlines: u64,
 }
 
 /// What the runtime must do after writing a step's reply.
@@ -256,6 +258,11 @@ enum Phase {
         /// Unstuffed bytes not yet handed to the body (a trailing CR that DataReceiver
         /// may still take back when it sees the end of data).
         staging: Vec<u8>,
+        /// The receiver has taken in a whole CRLF line last (or nothing yet), so it
+        /// waits for a line start: lines that need no repair may bypass it.
+        between_lines: bool,
+        /// The last byte the receiver took in.
+        last_byte: u8,
     },
     Bdat {
         sink: BdatSink,
@@ -1066,6 +1073,8 @@ impl Session {
                 self.phase = Phase::Data {
                     receiver,
                     staging: Vec::new(),
+                    between_lines: true,
+                    last_byte: b'\n',
                 };
                 out.extend_from_slice(b"354 End data with <CR><LF>.<CR><LF>\r\n");
             }
@@ -1134,26 +1143,63 @@ impl Session {
         };
     }
 
-    /// Feeds DATA content; true once the end of data was read.
+    /// Feeds DATA content; true once the end of data was read. Runs of whole lines
+    /// that need no repair, the bulk of a message, go straight into the body,
+    /// unstuffed, copied once and scanned once. Any other line (the end of the data, a
+    /// bare CR or LF, a long line, a line cut by the end of the input) goes through
+    /// the receiver and the body's repairs, one line at a time, so that the lines
+    /// after it go straight again.
     fn data_step(&mut self, data: &[u8], pos: &mut usize) -> bool {
-        let Phase::Data { receiver, staging } = &mut self.phase else {
+        let Phase::Data {
+            receiver,
+            staging,
+            between_lines,
+            last_byte,
+        } = &mut self.phase
+        else {
             unreachable!("data_step outside DATA");
         };
-        let mut bytes = data[*pos..].iter();
-        // Room for all of it at once, rather than growing (and copying) step by step.
-        staging.reserve(bytes.len());
-        let done = receiver.ingest(&mut bytes, staging);
-        *pos = data.len() - bytes.len();
-        let ready = if !done && staging.last() == Some(&b'\r') {
-            staging.len() - 1
-        } else {
-            staging.len()
-        };
-        if let Some(body) = self.transaction.as_mut().and_then(|tx| tx.body.as_mut()) {
-            body.push(&staging[..ready]);
+        let mut body = self.transaction.as_mut().and_then(|tx| tx.body.as_mut());
+        while *pos < data.len() {
+            if *between_lines
+                && staging.is_empty()
+                && let Some(body) = body.as_deref_mut()
+                && body.at_line_start()
+            {
+                *pos += body.push_data_lines(&data[*pos..]);
+                if *pos == data.len() {
+                    break;
+                }
+            }
+            // One line (or the rest of the input) through the receiver.
+            let rest = &data[*pos..];
+            let line = &rest[..memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1)];
+            let mut bytes = line.iter();
+            let done = receiver.ingest(&mut bytes, staging);
+            let taken = &line[..line.len() - bytes.len()];
+            *pos += taken.len();
+            let ready = if !done && staging.last() == Some(&b'\r') {
+                staging.len() - 1
+            } else {
+                staging.len()
+            };
+            if let Some(body) = body.as_deref_mut() {
+                body.push(&staging[..ready]);
+            }
+            staging.drain(..ready);
+            if done {
+                return true;
+            }
+            if let Some(&last) = taken.last() {
+                let before = match taken.len() {
+                    1 => *last_byte,
+                    n => taken[n - 2],
+                };
+                *between_lines = last == b'\n' && before == b'\r';
+                *last_byte = last;
+            }
         }
-        staging.drain(..ready);
-        done
+        false
     }
 
     /// Feeds BDAT chunk bytes; true once the chunk is complete.
@@ -1234,10 +1280,14 @@ impl Session {
         let tx = self.transaction.take()?;
         let body = match tx.body {
             Some(body) => body.finish(),
-            None => Ok(self.received_header(tx.smtputf8)),
+            None => {
+                let header = self.received_header(tx.smtputf8);
+                let newlines = memchr::memchr_iter(b'\n', &header).count() as u64;
+                Ok((header, newlines))
+            }
         };
         let (code, enhanced, text) = match body {
-            Ok(message) => {
+            Ok((message, newlines)) => {
                 let (addresses, recipients) = tx.recipients.into_iter().unzip();
                 self.delivering_to = addresses;
                 self.phase = Phase::Delivering;
@@ -1245,6 +1295,7 @@ impl Session {
                     mail_from: tx.mail_from,
                     recipients,
                     message,
+                    newlines,
                 }));
             }
             Err(Rejection::TooBig) => (

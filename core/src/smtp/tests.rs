@@ -187,12 +187,22 @@ QUIT\r\n",
     assert!(t.closed);
     assert_eq!(
         t.deliveries,
-        vec![Delivery {
-            mail_from: "sender@remote.test".into(),
-            recipients: vec![vec!["alice".into()]],
-            message: format!("{RECEIVED_ESMTP}Subject: hi\r\n\r\nHello.\r\n").into_bytes(),
-        }]
+        vec![delivery(
+            "sender@remote.test",
+            vec![vec!["alice".into()]],
+            format!("{RECEIVED_ESMTP}Subject: hi\r\n\r\nHello.\r\n").into_bytes(),
+        )]
     );
+}
+
+/// The delivery of `message`, with its line feeds counted here.
+fn delivery(mail_from: &str, recipients: Vec<Vec<String>>, message: Vec<u8>) -> Delivery {
+    Delivery {
+        mail_from: mail_from.into(),
+        recipients,
+        newlines: message.iter().filter(|&&b| b == b'\n').count() as u64,
+        message,
+    }
 }
 
 const PIPELINED: &[u8] = b"EHLO client.example.test\r\n\
@@ -796,6 +806,8 @@ RCPT TO:<bob@example.test>\r\nDATA\r\n".to_vec();
             String::from_utf8_lossy(&t.deliveries[0].message),
             String::from_utf8_lossy(&expected)
         );
+        let newlines = expected.iter().filter(|&&b| b == b'\n').count() as u64;
+        proptest::prop_assert_eq!(t.deliveries[0].newlines, newlines);
     }
 
     #[test]
@@ -1034,14 +1046,14 @@ fn plain_with_initial_response_then_pipelined_submission() {
     );
     assert_eq!(
         t.deliveries,
-        vec![Delivery {
-            mail_from: "alice@example.test".into(),
-            recipients: vec![vec!["bob".into()]],
-            message: "Received: from client.example.test ([192.0.2.7])\r\n\
+        vec![delivery(
+            "alice@example.test",
+            vec![vec!["bob".into()]],
+            "Received: from client.example.test ([192.0.2.7])\r\n\
 \tby mx.example.test with ESMTPSA;\r\n\tTue, 1 Jul 2025 10:00:00 +0000\r\n\
 Subject: hi\r\n\r\nHello.\r\n"
                 .into(),
-        }]
+        )]
     );
     assert!(t.closed);
     // The same bytes in any chunking give the same transcript.
