@@ -485,7 +485,7 @@ fn text_lines(raw: &[u8], offsets: &PartOffsets, newlines: Option<u64>) -> u64 {
 }
 
 /// Number of LFs in `bytes`.
-fn count_newlines(bytes: &[u8]) -> u64 {
+pub(crate) fn count_newlines(bytes: &[u8]) -> u64 {
     // Counted in byte-wide lanes (at most 255 per chunk) so that the loop runs on
     // whole vector registers, not four bytes at a time.
     bytes

@@ -1282,7 +1282,7 @@ impl Session {
             Some(body) => body.finish(),
             None => {
                 let header = self.received_header(tx.smtputf8);
-                let newlines = memchr::memchr_iter(b'\n', &header).count() as u64;
+                let newlines = crate::message::count_newlines(&header);
                 Ok((header, newlines))
             }
         };

@@ -38,7 +38,7 @@ impl Body {
         prefix: Vec<u8>,
         expected_bytes: usize,
     ) -> Self {
-        let newlines = memchr::memchr_iter(b'\n', &prefix).count() as u64;
+        let newlines = crate::message::count_newlines(&prefix);
         let mut bytes = prefix;
         let prefix_bytes = bytes.len();
         let expected = u64::try_from(expected_bytes).map_or(max_bytes, |e| e.min(max_bytes));
