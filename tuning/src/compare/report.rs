@@ -48,6 +48,11 @@ pub struct ServerFigures {
     /// Median CPU seconds per second of everything else on the machine (other processes,
     /// kernel threads): a sign of neighbours' load.
     pub other_cores: Option<f64>,
+    /// Median busy CPU seconds per second of the whole machine: server, load generator,
+    /// kernel and anything else.
+    pub machine_cores: Option<f64>,
+    /// Median busy machine CPU milliseconds per operation.
+    pub machine_ms_per_op: Option<f64>,
     /// Largest peak resident memory of any round, in KiB.
     pub peak_rss_kib: u64,
     /// Largest sampled PSS sum of any round, in KiB.
@@ -91,6 +96,14 @@ impl ServerFigures {
                     (m.machine_cpu_s - m.server_cpu_s - m.loadgen_cpu_s).max(0.0),
                     m.elapsed_s,
                 )
+            }),
+            machine_cores: each(&|m| cores(m.machine_cpu_s, m.elapsed_s)),
+            machine_ms_per_op: each(&|m| {
+                if m.operations > 0 {
+                    m.machine_cpu_s * 1000.0 / m.operations as f64
+                } else {
+                    f64::NAN
+                }
             }),
             peak_rss_kib: measurements
                 .iter()
@@ -422,6 +435,7 @@ pub fn markdown(
         let _ = writeln!(md, "| {} | {} | {met} |", g.asked, g.measured);
     }
     md.push('\n');
+    cpu_budget(&mut md, o, summaries);
     problems(&mut md, o, summaries);
     if !charts.is_empty() {
         let _ = writeln!(md, "Charts:\n");
@@ -434,6 +448,47 @@ pub fn markdown(
         let _ = writeln!(md, "- {item}");
     }
     md
+}
+
+/// Share of fio's 64 KiB sequential bandwidth that the 64 KiB goal asks for.
+const SEQ_SHARE_GOAL: f64 = 0.70;
+
+/// Whether the 64 KiB deliveries at the most connections were limited by the machine's
+/// CPU: the machine CPU they took per delivery beside what the goal's rate would leave.
+fn cpu_budget(md: &mut String, o: &Outcome, summaries: &[WorkloadSummary]) {
+    let wanted = Workload::Lmtp {
+        size_bytes: 64 << 10,
+        connections: most_connections(summaries),
+    };
+    let Some(t) = find(summaries, &wanted).map(|s| &s.treehouse) else {
+        return;
+    };
+    let (Some(used_ms), Some(busy)) = (t.machine_ms_per_op, t.machine_cores) else {
+        return;
+    };
+    let cpus = o.machine.cpus;
+    // Deliveries per second at the goal: 64 KiB each, so 16 per MiB.
+    let goal_per_s = SEQ_SHARE_GOAL * o.fio().seq_64k_mib_per_s * 16.0;
+    if goal_per_s <= 0.0 || cpus == 0 {
+        return;
+    }
+    let budget_ms = cpus as f64 * 1000.0 / goal_per_s;
+    let _ = writeln!(
+        md,
+        "CPU budget of the 64 KiB goal: during treehouse's {} passes the whole machine \
+         (server, load generator, kernel and anything else) was busy {used_ms:.3} ms per \
+         delivery, {busy:.2} of its {cpus} CPUs. {:.0} % of fio's 64 KiB sequential bandwidth \
+         is {goal_per_s:.0} deliveries/s, which leaves {budget_ms:.3} ms of machine CPU per \
+         delivery: {:.0} % of what one took here.{}\n",
+        wanted.name(),
+        SEQ_SHARE_GOAL * 100.0,
+        100.0 * budget_ms / used_ms,
+        if busy < 0.9 * cpus as f64 {
+            " The CPUs were not all busy, so CPU was not the only limit."
+        } else {
+            " The CPUs were busy, so CPU per delivery set the rate."
+        }
+    );
 }
 
 fn fio_table(md: &mut String, o: &Outcome) {
@@ -873,6 +928,28 @@ mod tests {
     }
 
     #[test]
+    fn cpu_budget_says_whether_the_cpus_were_busy() {
+        let mut o = outcome();
+        for round in &mut o.rounds {
+            for sample in &mut round.samples {
+                sample.measurement.machine_cpu_s = 19.0;
+            }
+        }
+        let md = markdown(&o, &summarize(&o), "treehouse-tune compare", &[]);
+        // 19 s of machine CPU over 10 s, for the median round's 60,000 deliveries.
+        assert!(
+            md.contains("was busy 0.317 ms per delivery, 1.90 of its 2 CPUs."),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "47 % of what one took here. The CPUs were busy, so CPU per delivery set the rate."
+            ),
+            "{md}"
+        );
+    }
+
+    #[test]
     fn markdown_has_every_table_and_links_the_charts() {
         let o = outcome();
         let s = summarize(&o);
@@ -897,6 +974,12 @@ mod tests {
             "round 1: treehouse 4.0 MiB, Dovecot 8.0 MiB",
             "![Throughput](docs/bench/throughput.png)",
             "- **Durability mechanism.**",
+            // 7 s of machine CPU for 6000 x 10 deliveries; 70 % of 1200 MiB/s = 13,440/s.
+            "CPU budget of the 64 KiB goal: during treehouse's lmtp 64KiB x32 passes the whole \
+             machine (server, load generator, kernel and anything else) was busy 0.117 ms per \
+             delivery, 0.70 of its 2 CPUs. 70 % of fio's 64 KiB sequential bandwidth is 13440 \
+             deliveries/s, which leaves 0.149 ms of machine CPU per delivery: 128 % of what one \
+             took here. The CPUs were not all busy, so CPU was not the only limit.",
         ] {
             assert!(md.contains(needle), "missing {needle:?} in\n{md}");
         }
