@@ -202,8 +202,8 @@ impl OwnedShard {
     /// body with a buffer of its own in the batch is kept as that buffer; a small one
     /// is copied out of the buffer it shares with the batch's records.
     fn cache_written(&self, batch: Batch, batch_offset: u64, bodies: &[BodyLocation]) {
-        let mut parts: Vec<(u64, Vec<u8>)> = batch.into_parts().collect();
-        let mut part = 0;
+        // Bodies lie in the batch in order, so one walk over its buffers finds them all.
+        let mut parts = batch.into_parts().peekable();
         for body in bodies {
             let len = body.len_bytes as usize;
             if len == 0 || len > self.cache.entry_max_bytes() {
@@ -211,12 +211,10 @@ impl OwnedShard {
             }
             let within = body.offset - batch_offset;
             while parts
-                .get(part)
-                .is_some_and(|(start, bytes)| start + bytes.len() as u64 <= within)
-            {
-                part += 1;
-            }
-            let Some((start, bytes)) = parts.get_mut(part) else {
+                .next_if(|(start, bytes)| start + bytes.len() as u64 <= within)
+                .is_some()
+            {}
+            let Some((start, bytes)) = parts.peek_mut() else {
                 break;
             };
             let key = (self.id, body.offset);
