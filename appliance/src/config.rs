@@ -47,7 +47,9 @@ hostname = "localhost"
 data_dir = "./treehouse-data"
 
 # Executor threads, each pinned to one core. 0 = one per available core.
-# Range: 0 to 1024. Default: 0. Unit: threads.
+# Only cores the process may use count and are pinned to (taskset, systemd
+# CPUAffinity=, container CPU sets); with more executors than such cores,
+# none is pinned. Range: 0 to 1024. Default: 0. Unit: threads.
 executors = 0
 
 # Domain given to a bare local part: "alice" means "alice@<default_domain>" at

@@ -10,6 +10,7 @@ mod directory;
 mod imap;
 mod mesh;
 mod offline;
+mod placement;
 mod pop3;
 mod runtime;
 mod segments;

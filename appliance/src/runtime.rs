@@ -16,9 +16,7 @@ use std::time::Duration;
 use futures_lite::AsyncWriteExt;
 use glommio::channels::local_channel::{self, LocalSender};
 use glommio::net::{TcpListener, TcpStream};
-use glommio::{
-    Latency, LocalExecutorPoolBuilder, PoolPlacement, Shares, TaskQueueHandle, executor,
-};
+use glommio::{Latency, LocalExecutorPoolBuilder, Shares, TaskQueueHandle, executor};
 use treehouse_core::address::shard_of;
 use treehouse_core::store::{Op, ShardConfig};
 
@@ -446,14 +444,7 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
         MESH_CHANNEL_CAPACITY,
     )));
     let (report, reports) = mpsc::channel::<Startup>();
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let placement = if executors <= cpus {
-        PoolPlacement::MaxSpread(executors, None)
-    } else {
-        PoolPlacement::Unbound(executors)
-    };
+    let placement = crate::placement::placement(executors);
     let directory = Arc::new(directory);
     let pool = LocalExecutorPoolBuilder::new(placement)
         .name("treehouse")

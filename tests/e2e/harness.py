@@ -122,11 +122,13 @@ segment_size_bytes = {segment_size_bytes}
     def add_user(self, address, password="secret"):
         self.admin("user", "add", address, "--password", password)
 
-    def start(self, wait=True):
+    def start(self, wait=True, launcher=()):
+        """Starts the server, through `launcher` (a command prefix such as taskset) if given."""
         self.log_offset = len(self.log()) if os.path.exists(self.log_path) else 0
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [BINARY, "serve", "--config", self.config_path], stdout=log, stderr=subprocess.STDOUT
+                [*launcher, BINARY, "serve", "--config", self.config_path], stdout=log,
+                stderr=subprocess.STDOUT,
             )
         if wait:
             self.wait_ready()
