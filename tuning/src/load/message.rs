@@ -2,6 +2,7 @@
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::io::Write;
+use std::sync::Arc;
 
 /// Longest body line in characters, CRLF excluded (RFC 5322 asks for at most 78).
 pub const BODY_LINE_CHARS_MAX: usize = 76;
@@ -20,7 +21,8 @@ pub struct Composer {
     run_id: u64,
     header_size_bytes: usize,
     body_size_bytes: usize,
-    body_wire: Vec<u8>,
+    /// The dot-stuffed body and the line "." after it, shared by every connection.
+    body_wire: Arc<[u8]>,
 }
 
 impl Composer {
@@ -34,7 +36,7 @@ impl Composer {
             run_id,
             header_size_bytes: 0,
             body_size_bytes: 0,
-            body_wire: Vec::new(),
+            body_wire: Arc::from([]),
         };
         let mut header = Vec::new();
         composer.write_header(0, &mut header);
@@ -45,7 +47,9 @@ impl Composer {
             body_size_bytes = 2;
         }
         composer.body_size_bytes = body_size_bytes;
-        composer.body_wire = body_wire(body_size_bytes, seed);
+        let mut tail = body_wire(body_size_bytes, seed);
+        tail.extend_from_slice(b".\r\n");
+        composer.body_wire = Arc::from(tail);
         composer
     }
 
@@ -56,11 +60,22 @@ impl Composer {
 
     /// Appends message `seq` in DATA wire form (dot-stuffed, ending CRLF . CRLF) to `out`.
     pub fn write_wire(&self, seq: u64, out: &mut Vec<u8>) {
+        self.write_wire_header(seq, out);
+        out.extend_from_slice(&self.body_wire);
+    }
+
+    /// Appends the header of message `seq` to `out`: what differs between messages.
+    /// [`Composer::wire_tail`] follows it on the wire.
+    pub fn write_wire_header(&self, seq: u64, out: &mut Vec<u8>) {
         let start = out.len();
         self.write_header(seq, out);
         debug_assert_eq!(out.len() - start, self.header_size_bytes);
-        out.extend_from_slice(&self.body_wire);
-        out.extend_from_slice(b".\r\n");
+    }
+
+    /// The part every message shares in DATA wire form: the dot-stuffed body and the
+    /// line "." that ends the data, sent from here rather than copied per message.
+    pub fn wire_tail(&self) -> Arc<[u8]> {
+        self.body_wire.clone()
     }
 
     fn write_header(&self, seq: u64, out: &mut Vec<u8>) {

@@ -14,7 +14,8 @@ use mio::{Events, Interest, Poll, Token};
 use rand::{SeedableRng, rngs::StdRng, seq::index};
 use smtp_proto::response::parser::ResponseReceiver;
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Name sent with EHLO/LHLO.
@@ -108,12 +109,28 @@ struct Wire {
     read_end: usize,
     out: Vec<u8>,
     out_at: usize,
+    /// What follows `out` on the wire: the message tail every message shares
+    /// ([`super::message::Composer::wire_tail`]), sent from there instead of copied.
+    tail: Option<Arc<[u8]>>,
+    /// Bytes of `tail` sent so far.
+    tail_at: usize,
     /// The current wait for the server ends here.
     wait_until: Instant,
     /// The last read came back short of the buffer, so it emptied the socket: the next
     /// read waits for the next readiness event instead of being answered WouldBlock
     /// (the socket is edge-triggered, and new data brings a new event).
     drained: bool,
+}
+
+impl Wire {
+    /// Moves what is left of a pending shared tail into `out`, so that bytes queued next
+    /// go after it.
+    fn unshare_tail(&mut self) {
+        if let Some(tail) = self.tail.take() {
+            self.out.extend_from_slice(&tail[self.tail_at..]);
+            self.tail_at = 0;
+        }
+    }
 }
 
 /// What the connections of one loop share: the run, the loop's counts, and the registry
@@ -292,6 +309,8 @@ impl Connection {
                         read_end: 0,
                         out: Vec::new(),
                         out_at: 0,
+                        tail: None,
+                        tail_at: 0,
                         wait_until,
                         drained: false,
                     });
@@ -392,11 +411,23 @@ impl Connection {
         let Some(wire) = self.wire.as_mut() else {
             return Ok(());
         };
-        while wire.out_at < wire.out.len() {
-            match wire.stream.write(&wire.out[wire.out_at..]) {
+        loop {
+            let head = &wire.out[wire.out_at..];
+            let tail = wire.tail.as_deref().map_or(&[][..], |t| &t[wire.tail_at..]);
+            let written = match (head.is_empty(), tail.is_empty()) {
+                (true, true) => break,
+                (false, true) => wire.stream.write(head),
+                (true, false) => wire.stream.write(tail),
+                (false, false) => wire
+                    .stream
+                    .write_vectored(&[IoSlice::new(head), IoSlice::new(tail)]),
+            };
+            match written {
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
                 Ok(n) => {
-                    wire.out_at += n;
+                    let from_head = n.min(head.len());
+                    wire.out_at += from_head;
+                    wire.tail_at += n - from_head;
                     wire.wait_until = wait_until(run)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
@@ -406,12 +437,15 @@ impl Connection {
         }
         wire.out.clear();
         wire.out_at = 0;
+        wire.tail = None;
+        wire.tail_at = 0;
         Ok(())
     }
 
     /// Buffers one command line.
     fn command(&mut self, line: fmt::Arguments<'_>) {
         if let Some(wire) = self.wire.as_mut() {
+            wire.unshare_tail();
             let _ = wire.out.write_fmt(line);
             wire.out.extend_from_slice(b"\r\n");
         }
@@ -579,7 +613,9 @@ impl Connection {
             return self.reset();
         }
         if let Some(wire) = self.wire.as_mut() {
-            cx.run.composer.write_wire(self.seq, &mut wire.out);
+            wire.unshare_tail();
+            cx.run.composer.write_wire_header(self.seq, &mut wire.out);
+            wire.tail = Some(cx.run.composer.wire_tail());
         }
         self.finals = match cx.run.plan.protocol {
             Protocol::Smtp => 1,

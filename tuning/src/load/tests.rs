@@ -203,6 +203,32 @@ fn smtp_every_third_message_refused_counts_exactly_those_as_errors() {
 }
 
 #[test]
+fn messages_larger_than_the_socket_buffer_arrive_whole() {
+    let (addr, log) = responder(Script {
+        lmtp: true,
+        rcpt_code: always_250,
+        final_code: |_, _| 250,
+    });
+    let mut plan = plan(Protocol::Lmtp, &addr, &["a@x.test", "b@x.test"]);
+    plan.connections = 2;
+    plan.messages = 6;
+    // Each message takes several writes, the shared body resumed part-way each time.
+    let size = 3 << 20;
+    plan.message_size_bytes = size;
+    let report = run(&plan).expect("runs");
+
+    assert_eq!(
+        (report.tally.messages_ok, report.tally.messages_failed),
+        (6, 0)
+    );
+    let log = log.lock().expect("log");
+    assert_eq!(log.messages.len(), 6);
+    assert!(log.messages.iter().all(|m| m.size_bytes == size));
+    let ids: HashSet<&str> = log.messages.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(ids.len(), 6, "Message-IDs are unique");
+}
+
+#[test]
 fn lmtp_counts_each_recipient_reply() {
     let (addr, log) = responder(Script {
         lmtp: true,
