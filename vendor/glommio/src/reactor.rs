@@ -669,6 +669,37 @@ impl Reactor {
         Some((write, sync))
     }
 
+    /// A DMA write with `RWF_DSYNC` (see `sys::Reactor::write_dma_dsync`); None for a
+    /// pollable file.
+    pub(crate) fn write_dma_dsync(
+        &self,
+        raw: RawFd,
+        buf: DmaSource,
+        pos: u64,
+        pollable: PollableStatus,
+    ) -> Option<Source> {
+        if matches!(pollable, PollableStatus::Pollable) {
+            return None;
+        }
+        let stats = StatsCollection {
+            fulfilled: Some(|result, stats, op_count| {
+                if let Ok(result) = result {
+                    stats.file_writes += op_count;
+                    stats.file_bytes_written += *result as u64 * op_count;
+                }
+            }),
+            reused: None,
+            latency: None,
+        };
+        let write = self.new_source(
+            raw,
+            SourceType::Write(pollable, IoBuffer::DmaSource(buf)),
+            Some(stats),
+        );
+        self.sys.write_dma_dsync(&write, pos);
+        Some(write)
+    }
+
     pub(crate) fn fdatasync(&self, raw: RawFd) -> Source {
         let source = self.new_source(raw, SourceType::FdataSync, None);
         self.sys.fdatasync(&source);

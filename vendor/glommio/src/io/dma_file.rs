@@ -344,6 +344,26 @@ impl DmaFile {
         }
     }
 
+    /// Writes the buffer at `pos` with `RWF_DSYNC`: the write completes once its data
+    /// is durable, as a write followed by an fdatasync would. Returns the bytes written;
+    /// those of a short write are durable too. On a pollable file, whose writes go to
+    /// another ring, it writes and then fdatasyncs.
+    pub async fn write_at_dsync(&self, buf: DmaBuffer, pos: u64) -> Result<usize> {
+        if matches!(self.pollable, PollableStatus::Pollable) {
+            let written = self.write_at(buf, pos).await?;
+            self.fdatasync().await?;
+            return Ok(written);
+        }
+        let write = self
+            .file
+            .reactor
+            .upgrade()
+            .unwrap()
+            .write_dma_dsync(self.as_raw_fd(), DmaSource::Owned(buf), pos, self.pollable)
+            .expect("a file that is not pollable gets a durable write");
+        enhanced_try!(write.collect_rw().await, "Writing", self.file).map_err(Into::into)
+    }
+
     /// Equivalent to [`DmaFile::write_at`] except that the caller retains
     /// non-mutable ownership of the underlying buffer. This can be useful if
     /// you want to asynchronously process a page concurrently with writing it.

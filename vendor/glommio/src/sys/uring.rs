@@ -61,6 +61,9 @@ enum UringOpDescriptor {
     Cancel(u64),
     Write(*const u8, usize, u64),
     WriteFixed(*const u8, usize, u64, u32),
+    /// A write with `RWF_DSYNC`: it completes once its data is durable. The last field
+    /// is the registered buffer's index, if the buffer is registered.
+    WriteDsync(*const u8, usize, u64, Option<u32>),
     ReadFixed(u64, usize),
     Read(u64, usize),
     Open(*const u8, libc::c_int, u32),
@@ -286,6 +289,14 @@ fn fill_sqe<F>(
             UringOpDescriptor::Write(ptr, len, pos) => {
                 let buf = std::slice::from_raw_parts(ptr, len);
                 sqe.prep_write(op.fd, buf, pos);
+            }
+            UringOpDescriptor::WriteDsync(ptr, len, pos, buf_index) => {
+                let buf = std::slice::from_raw_parts(ptr, len);
+                match buf_index {
+                    Some(index) => sqe.prep_write_fixed(op.fd, buf, pos, index as _),
+                    None => sqe.prep_write(op.fd, buf, pos),
+                }
+                sqe.raw_mut().cmd_flags.rw_flags = libc::RWF_DSYNC as _;
             }
             UringOpDescriptor::Read(pos, len) => {
                 source_map.peek_source_mut(from_user_data(op.user_data), |mut x| {
@@ -1444,6 +1455,23 @@ impl Reactor {
             flags: SubmissionFlags::empty(),
             user_data: to_user_data(sync_id),
         });
+    }
+
+    /// Queues a DMA write with `RWF_DSYNC`, which completes once its data is durable:
+    /// one request instead of a write and an fdatasync.
+    pub(crate) fn write_dma_dsync(&self, write: &Source, pos: u64) {
+        let op = match &*write.source_type() {
+            SourceType::Write(PollableStatus::NonPollable(_), IoBuffer::DmaSource(buf)) => {
+                UringOpDescriptor::WriteDsync(buf.as_ptr(), buf.len(), pos, buf.uring_buffer_id())
+            }
+            x => panic!("Unexpected source type for a durable write: {:?}", x),
+        };
+        queue_request_into_ring(
+            &mut *self.main_ring.borrow_mut(),
+            write,
+            op,
+            &mut self.source_map.borrow_mut(),
+        );
     }
 
     pub(crate) fn write_buffered(&self, source: &Source, pos: u64) {
