@@ -302,7 +302,8 @@ pub fn is_valid(outcome: &Outcome, summaries: &[WorkloadSummary]) -> bool {
 /// What is not the same for the two servers, beyond what the report's figures show.
 pub const UNEQUAL: [&str; 14] = [
     "**Durability mechanism.** treehouse acknowledges after its shard's group-commit \
-     batch is written with O_DIRECT and fdatasync'd (one sync per batch). Dovecot \
+     batch is durable: one O_DIRECT write with `RWF_DSYNC` (a batch over 1 MiB: its \
+     chunks, the last linked to an fdatasync), one sync per batch. Dovecot \
      (`mail_fsync = optimized`, its default) fsyncs each new message file and then the \
      Maildir folder it was renamed into before it answers; its index files \
      (`dovecot.index*`, `dovecot-uidlist`) are not synced, because it rebuilds them from the \
