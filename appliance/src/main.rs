@@ -8,6 +8,7 @@ mod config;
 mod delivery;
 mod directory;
 mod imap;
+mod memlock;
 mod mesh;
 mod offline;
 mod placement;

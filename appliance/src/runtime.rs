@@ -444,6 +444,7 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
         MESH_CHANNEL_CAPACITY,
     )));
     let (report, reports) = mpsc::channel::<Startup>();
+    crate::memlock::ensure(crate::memlock::wanted_bytes(executors, IO_MEMORY_BYTES))?;
     let placement = crate::placement::placement(executors);
     let directory = Arc::new(directory);
     let pool = LocalExecutorPoolBuilder::new(placement)
