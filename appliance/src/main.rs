@@ -8,7 +8,7 @@ mod config;
 mod delivery;
 mod directory;
 mod imap;
-mod memlock;
+mod limits;
 mod mesh;
 mod offline;
 mod placement;

@@ -25,6 +25,7 @@ use crate::config::Config;
 use crate::delivery;
 use crate::directory::Directory;
 use crate::imap;
+use crate::limits;
 use crate::mesh::{self, Mesh};
 use crate::pop3;
 use crate::shard::{Outcome, OwnedShard, ShardLimits, TempFail};
@@ -444,7 +445,15 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
         MESH_CHANNEL_CAPACITY,
     )));
     let (report, reports) = mpsc::channel::<Startup>();
-    crate::memlock::ensure(crate::memlock::wanted_bytes(executors, IO_MEMORY_BYTES))?;
+    limits::ensure_memlock(limits::memlock_wanted_bytes(executors, IO_MEMORY_BYTES))?;
+    let connections = [
+        config.smtp.max_connections,
+        config.imap.max_connections,
+        config.pop3.max_connections,
+    ];
+    let wanted_files =
+        connections.iter().map(|&n| n as u64).sum::<u64>() + limits::OPEN_FILES_SPARE;
+    limits::raise_open_files(wanted_files)?;
     let placement = crate::placement::placement(executors);
     let directory = Arc::new(directory);
     let pool = LocalExecutorPoolBuilder::new(placement)

@@ -1,10 +1,13 @@
-"""The locked-memory limit (ulimit -l): the server raises a low soft limit itself, and
-refuses to start below what its io_uring executors need with an error that says what to
-change, as container runtimes that set 64 KiB require."""
+"""Process limits: the server raises a low soft locked-memory limit (ulimit -l) itself
+and refuses to start below what its io_uring executors need, saying what to change (as
+container runtimes that set 64 KiB require); it raises its soft open-files limit
+(ulimit -n, 1024 under systemd) to the hard one, so that connections are not refused
+long before the configured connection limits, and warns when the hard one is too low."""
 
 import resource
 import shutil
 import smtplib
+import socket
 import unittest
 
 from harness import Server
@@ -13,7 +16,7 @@ DOMAIN = "example.test"
 KIB = 1024
 
 
-class MemlockTest(unittest.TestCase):
+class LimitsTest(unittest.TestCase):
     def setUp(self):
         if shutil.which("prlimit") is None:
             self.skipTest("prlimit (util-linux) is not installed")
@@ -46,6 +49,27 @@ class MemlockTest(unittest.TestCase):
             self.assertIn("LimitMEMLOCK=", log)
             self.assertNotIn("panicked", log)
         finally:
+            server.cleanup()
+
+    def test_c_a_low_open_files_limit_is_raised_for_connections(self):
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard != resource.RLIM_INFINITY and hard < 4096:
+            self.skipTest(f"this shell's hard open-files limit is {hard}")
+        server = Server(executors=2, shards=4)
+        clients = []
+        try:
+            server.start(launcher=("prlimit", "--nofile=64:4096"))
+            # Far more connections than a soft limit of 64 descriptors would allow.
+            for _ in range(150):
+                c = socket.create_connection(("127.0.0.1", server.imap_port), timeout=10)
+                clients.append(c)
+            for c in clients:
+                self.assertTrue(c.recv(512).startswith(b"* OK"))
+            # The hard limit is below what the default connection limits want.
+            self.assertIn("the open-files limit (ulimit -n) is 4096", server.log())
+        finally:
+            for c in clients:
+                c.close()
             server.cleanup()
 
 
