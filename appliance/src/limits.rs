@@ -30,7 +30,7 @@ pub fn memlock_wanted_bytes(executors: usize, io_memory_bytes: usize) -> u64 {
         .max(MEMLOCK_MIN_BYTES)
 }
 
-/// What to do about a (soft, hard) limit, for `wanted` bytes.
+/// What to do about a (soft, hard) locked-memory limit, for `wanted` bytes.
 #[derive(Debug, PartialEq, Eq)]
 enum Plan {
     /// The soft limit already allows it.
@@ -39,7 +39,7 @@ enum Plan {
     Raise(u64),
 }
 
-fn plan(soft: u64, hard: u64, wanted: u64) -> Result<Plan, String> {
+fn memlock_plan(soft: u64, hard: u64, wanted: u64) -> Result<Plan, String> {
     if soft >= wanted {
         return Ok(Plan::Enough);
     }
@@ -60,7 +60,23 @@ fn plan(soft: u64, hard: u64, wanted: u64) -> Result<Plan, String> {
             wanted,
         ));
     }
-    Ok(Plan::Raise(target.max(soft)))
+    // soft < wanted, and soft <= hard: so soft <= target.
+    Ok(Plan::Raise(target))
+}
+
+/// Makes sure the executors can start: raises the soft locked-memory limit towards
+/// `wanted` bytes (never past the hard limit, which needs no privilege), or explains
+/// what to change when even the hard limit is below glommio's minimum.
+pub fn ensure_memlock(wanted: u64) -> Result<(), String> {
+    let (soft, hard) = Resource::MEMLOCK
+        .get()
+        .map_err(|e| format!("cannot read the locked-memory limit: {e}"))?;
+    match memlock_plan(soft, hard, wanted)? {
+        Plan::Enough => Ok(()),
+        Plan::Raise(target) => Resource::MEMLOCK.set(target, hard).map_err(|e| {
+            format!("cannot raise the locked-memory limit from {soft} to {target} bytes: {e}")
+        }),
+    }
 }
 
 /// Descriptors the server wants beyond one per connection: segment files, listeners,
@@ -97,21 +113,6 @@ fn open_files_warning(limit: u64, wanted: u64) -> Option<String> {
     })
 }
 
-/// Makes sure the executors can start: raises the soft locked-memory limit towards
-/// `wanted` bytes (never past the hard limit, which needs no privilege), or explains
-/// what to change when even the hard limit is below glommio's minimum.
-pub fn ensure_memlock(wanted: u64) -> Result<(), String> {
-    let (soft, hard) = Resource::MEMLOCK
-        .get()
-        .map_err(|e| format!("cannot read the locked-memory limit: {e}"))?;
-    match plan(soft, hard, wanted)? {
-        Plan::Enough => Ok(()),
-        Plan::Raise(target) => Resource::MEMLOCK.set(target, hard).map_err(|e| {
-            format!("cannot raise the locked-memory limit from {soft} to {target} bytes: {e}")
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,13 +136,17 @@ mod tests {
 
     #[test]
     fn soft_limits_rise_to_the_hard_one_and_low_hard_limits_are_explained() {
-        assert_eq!(plan(16 * MIB, 16 * MIB, 12 * MIB), Ok(Plan::Enough));
+        assert_eq!(memlock_plan(16 * MIB, 16 * MIB, 12 * MIB), Ok(Plan::Enough));
         assert_eq!(
-            plan(8 * MIB, rlimit::INFINITY, 12 * MIB),
+            memlock_plan(8 * MIB, rlimit::INFINITY, 12 * MIB),
             Ok(Plan::Raise(12 * MIB))
         );
-        assert_eq!(plan(64 * KIB, 8 * MIB, 12 * MIB), Ok(Plan::Raise(8 * MIB)));
-        let refused = plan(64 * KIB, 64 * KIB, 12 * MIB).expect_err("below glommio's minimum");
+        assert_eq!(
+            memlock_plan(64 * KIB, 8 * MIB, 12 * MIB),
+            Ok(Plan::Raise(8 * MIB))
+        );
+        let refused =
+            memlock_plan(64 * KIB, 64 * KIB, 12 * MIB).expect_err("below glommio's minimum");
         assert!(refused.contains("ulimit -l 12288"), "{refused}");
         assert!(refused.contains("--ulimit memlock=12582912"), "{refused}");
     }

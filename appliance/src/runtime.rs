@@ -409,8 +409,18 @@ const STOP_POLL: Duration = Duration::from_millis(100);
 
 /// Starts the executors and serves until the process is stopped.
 pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
-    let _lock = lock_store(&config)?;
     let executors = config.executor_count();
+    // Before any file is opened: a large store opens many segment files.
+    limits::ensure_memlock(limits::memlock_wanted_bytes(executors, IO_MEMORY_BYTES))?;
+    let connections = [
+        config.smtp.max_connections,
+        config.imap.max_connections,
+        config.pop3.max_connections,
+    ];
+    let wanted_files =
+        connections.iter().map(|&n| n as u64).sum::<u64>() + limits::OPEN_FILES_SPARE;
+    limits::raise_open_files(wanted_files)?;
+    let _lock = lock_store(&config)?;
     for (protocol, addrs) in config.listen.by_protocol() {
         // Every mail protocol is served; metrics are not yet.
         if !addrs.is_empty() && protocol == "metrics" {
@@ -445,15 +455,6 @@ pub fn serve(config: Config, directory: Directory) -> Result<(), String> {
         MESH_CHANNEL_CAPACITY,
     )));
     let (report, reports) = mpsc::channel::<Startup>();
-    limits::ensure_memlock(limits::memlock_wanted_bytes(executors, IO_MEMORY_BYTES))?;
-    let connections = [
-        config.smtp.max_connections,
-        config.imap.max_connections,
-        config.pop3.max_connections,
-    ];
-    let wanted_files =
-        connections.iter().map(|&n| n as u64).sum::<u64>() + limits::OPEN_FILES_SPARE;
-    limits::raise_open_files(wanted_files)?;
     let placement = crate::placement::placement(executors);
     let directory = Arc::new(directory);
     let pool = LocalExecutorPoolBuilder::new(placement)

@@ -320,13 +320,8 @@ impl Reactor {
         self.sys.alloc_dma_buffer(size)
     }
 
-    pub(crate) fn write_dma(
-        &self,
-        raw: RawFd,
-        buf: DmaSource,
-        pos: u64,
-        pollable: PollableStatus,
-    ) -> Source {
+    /// The source of a DMA write of `buf` to `raw`, counted in the file write stats.
+    fn dma_write_source(&self, raw: RawFd, buf: DmaSource, pollable: PollableStatus) -> Source {
         let stats = StatsCollection {
             fulfilled: Some(|result, stats, op_count| {
                 if let Ok(result) = result {
@@ -337,12 +332,21 @@ impl Reactor {
             reused: None,
             latency: None,
         };
-
-        let source = self.new_source(
+        self.new_source(
             raw,
             SourceType::Write(pollable, IoBuffer::DmaSource(buf)),
             Some(stats),
-        );
+        )
+    }
+
+    pub(crate) fn write_dma(
+        &self,
+        raw: RawFd,
+        buf: DmaSource,
+        pos: u64,
+        pollable: PollableStatus,
+    ) -> Source {
+        let source = self.dma_write_source(raw, buf, pollable);
         self.sys.write_dma(&source, pos);
         source
     }
@@ -649,21 +653,7 @@ impl Reactor {
         if matches!(pollable, PollableStatus::Pollable) {
             return None;
         }
-        let stats = StatsCollection {
-            fulfilled: Some(|result, stats, op_count| {
-                if let Ok(result) = result {
-                    stats.file_writes += op_count;
-                    stats.file_bytes_written += *result as u64 * op_count;
-                }
-            }),
-            reused: None,
-            latency: None,
-        };
-        let write = self.new_source(
-            raw,
-            SourceType::Write(pollable, IoBuffer::DmaSource(buf)),
-            Some(stats),
-        );
+        let write = self.dma_write_source(raw, buf, pollable);
         let sync = self.new_source(raw, SourceType::FdataSync, None);
         self.sys.write_dma_then_fdatasync(&write, pos, &sync);
         Some((write, sync))
@@ -681,21 +671,7 @@ impl Reactor {
         if matches!(pollable, PollableStatus::Pollable) {
             return None;
         }
-        let stats = StatsCollection {
-            fulfilled: Some(|result, stats, op_count| {
-                if let Ok(result) = result {
-                    stats.file_writes += op_count;
-                    stats.file_bytes_written += *result as u64 * op_count;
-                }
-            }),
-            reused: None,
-            latency: None,
-        };
-        let write = self.new_source(
-            raw,
-            SourceType::Write(pollable, IoBuffer::DmaSource(buf)),
-            Some(stats),
-        );
+        let write = self.dma_write_source(raw, buf, pollable);
         self.sys.write_dma_dsync(&write, pos);
         Some(write)
     }
