@@ -1425,14 +1425,9 @@ impl Reactor {
     /// through the executor, and cancels it (`ECANCELED`) when the write fails or is
     /// short. Both go to the main ring, so the write must not be pollable.
     pub(crate) fn write_dma_then_fdatasync(&self, write: &Source, pos: u64, sync: &Source) {
-        let op = match &*write.source_type() {
-            SourceType::Write(PollableStatus::NonPollable(_), IoBuffer::DmaSource(buf)) => {
-                match buf.uring_buffer_id() {
-                    Some(id) => UringOpDescriptor::WriteFixed(buf.as_ptr(), buf.len(), pos, id),
-                    None => UringOpDescriptor::Write(buf.as_ptr(), buf.len(), pos),
-                }
-            }
-            x => panic!("Unexpected source type for a linked write: {:?}", x),
+        let op = match main_ring_dma_write(write) {
+            (ptr, len, Some(id)) => UringOpDescriptor::WriteFixed(ptr, len, pos, id),
+            (ptr, len, None) => UringOpDescriptor::Write(ptr, len, pos),
         };
         let now = Instant::now();
         write.inner.borrow_mut().wakers.queued_at = Some(now);
@@ -1460,12 +1455,8 @@ impl Reactor {
     /// Queues a DMA write with `RWF_DSYNC`, which completes once its data is durable:
     /// one request instead of a write and an fdatasync.
     pub(crate) fn write_dma_dsync(&self, write: &Source, pos: u64) {
-        let op = match &*write.source_type() {
-            SourceType::Write(PollableStatus::NonPollable(_), IoBuffer::DmaSource(buf)) => {
-                UringOpDescriptor::WriteDsync(buf.as_ptr(), buf.len(), pos, buf.uring_buffer_id())
-            }
-            x => panic!("Unexpected source type for a durable write: {:?}", x),
-        };
+        let (ptr, len, id) = main_ring_dma_write(write);
+        let op = UringOpDescriptor::WriteDsync(ptr, len, pos, id);
         queue_request_into_ring(
             &mut *self.main_ring.borrow_mut(),
             write,
@@ -2061,6 +2052,18 @@ impl Reactor {
                 poll.unwrap_or_default(),
             ))
         }
+    }
+}
+
+/// The buffer (address, length and registered-buffer index) of a DMA write that goes to
+/// the main ring whole: a write linked to an fdatasync, or an `RWF_DSYNC` write. Such a
+/// write must not be pollable, since pollable writes go to the poll ring.
+fn main_ring_dma_write(write: &Source) -> (*const u8, usize, Option<u32>) {
+    match &*write.source_type() {
+        SourceType::Write(PollableStatus::NonPollable(_), IoBuffer::DmaSource(buf)) => {
+            (buf.as_ptr(), buf.len(), buf.uring_buffer_id())
+        }
+        x => panic!("Unexpected source type for a main-ring write: {:?}", x),
     }
 }
 
